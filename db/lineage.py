@@ -1,0 +1,309 @@
+"""Writing and reading the lineage graph.
+
+Writers take a session and never commit: the caller's transaction decides, so a stage's
+activity, its edges and its assets land together or not at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from db.models import (
+    Activity,
+    ActivityStatus,
+    Asset,
+    AssetKind,
+    DerivedFrom,
+    Generated,
+    SafetyGate,
+    SafetyVerdict,
+    Tenant,
+    Used,
+)
+from reelforge.version import code_version
+
+
+def ensure_tenant(session: Session, slug: str, name: str | None = None) -> Tenant:
+    session.execute(
+        insert(Tenant)
+        .values(slug=slug, name=name or slug)
+        .on_conflict_do_nothing(index_elements=["slug"])
+    )
+    return session.scalars(select(Tenant).where(Tenant.slug == slug)).one()
+
+
+def get_or_create_asset(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    kind: AssetKind,
+    sha256: str,
+    size_bytes: int,
+    uri: str,
+    media_type: str,
+    media: dict[str, Any] | None = None,
+    asset_id: uuid.UUID | None = None,
+    campaign_id: uuid.UUID | None = None,
+    audience_id: uuid.UUID | None = None,
+) -> tuple[Asset, bool]:
+    """The asset for this content, and whether this call created it.
+
+    Content addressing makes re-recording the same bytes a no-op, even under concurrency:
+    the unique (tenant, kind, sha256) constraint decides who wins.
+    """
+    new_id = session.scalar(
+        insert(Asset)
+        .values(
+            id=asset_id or uuid.uuid4(),
+            tenant_id=tenant_id,
+            kind=kind,
+            sha256=sha256,
+            size_bytes=size_bytes,
+            uri=uri,
+            media_type=media_type,
+            media=media or {},
+            campaign_id=campaign_id,
+            audience_id=audience_id,
+        )
+        .on_conflict_do_nothing(constraint="uq_assets_tenant_kind_sha256")
+        .returning(Asset.id)
+    )
+    asset = find_asset(session, tenant_id=tenant_id, kind=kind, sha256=sha256)
+    assert asset is not None
+    return asset, new_id is not None
+
+
+def find_asset(
+    session: Session, *, tenant_id: uuid.UUID, kind: AssetKind, sha256: str
+) -> Asset | None:
+    return session.scalars(
+        select(Asset).where(
+            Asset.tenant_id == tenant_id, Asset.kind == kind, Asset.sha256 == sha256
+        )
+    ).one_or_none()
+
+
+def record_activity(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    stage: str,
+    used: Sequence[tuple[Asset, str]] = (),
+    generated: Sequence[Asset] = (),
+    parameters: dict[str, Any] | None = None,
+    model_version: str | None = None,
+    flow_run_id: uuid.UUID | str | None = None,
+    task_run_id: uuid.UUID | str | None = None,
+    started_at: datetime | None = None,
+    status: ActivityStatus = ActivityStatus.succeeded,
+    error: str | None = None,
+) -> Activity:
+    """Record one finished stage run with its used/generated edges.
+
+    Every generated asset is derived from every used asset (role kept), which is what
+    PROV's derivation means for a stage that reads inputs and writes outputs.
+    """
+    now = datetime.now(UTC)
+    activity = Activity(
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        stage=stage,
+        code_version=code_version(),
+        parameters=parameters or {},
+        model_version=model_version,
+        flow_run_id=_as_uuid(flow_run_id),
+        task_run_id=_as_uuid(task_run_id),
+        status=status,
+        started_at=started_at or now,
+        ended_at=None if status is ActivityStatus.running else now,
+        error=error,
+    )
+    session.add(activity)
+    session.flush()
+    if used:
+        session.execute(
+            insert(Used)
+            .values(
+                [{"activity_id": activity.id, "asset_id": a.id, "role": role} for a, role in used]
+            )
+            .on_conflict_do_nothing()
+        )
+    if generated:
+        session.execute(
+            insert(Generated)
+            .values([{"asset_id": a.id, "activity_id": activity.id} for a in generated])
+            .on_conflict_do_nothing()
+        )
+    derivations = [
+        {"asset_id": g.id, "source_id": u.id, "activity_id": activity.id, "role": role}
+        for g in generated
+        for u, role in used
+        if g.id != u.id
+    ]
+    if derivations:
+        session.execute(insert(DerivedFrom).values(derivations).on_conflict_do_nothing())
+    return activity
+
+
+def record_verdict(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    asset: Asset,
+    gate: SafetyGate,
+    passed: bool,
+    policy_version: str,
+    category: str | None = None,
+    model_version: str | None = None,
+    details: dict[str, Any] | None = None,
+    activity: Activity | None = None,
+) -> SafetyVerdict:
+    verdict = SafetyVerdict(
+        tenant_id=tenant_id,
+        asset_id=asset.id,
+        activity_id=activity.id if activity else None,
+        gate=gate,
+        passed=passed,
+        category=category,
+        model_version=model_version,
+        policy_version=policy_version,
+        details=details or {},
+    )
+    session.add(verdict)
+    session.flush()
+    return verdict
+
+
+def mark_published(session: Session, asset: Asset, published_uri: str) -> None:
+    """Mark an asset published. PostgreSQL refuses it without a passing safety verdict."""
+    session.execute(
+        update(Asset)
+        .where(Asset.id == asset.id)
+        .values(published_uri=published_uri, published_at=datetime.now(UTC))
+    )
+    session.refresh(asset)
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    asset_id: uuid.UUID
+    kind: str
+    uri: str
+    sha256: str
+    depth: int
+    child_id: uuid.UUID | None  # the asset one step downstream on this path (None: the root)
+    role: str | None
+    stage: str | None
+    activity_id: uuid.UUID | None
+    model_version: str | None
+    published_uri: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in asdict(self).items()}
+
+
+# The stage recorded on a node is the activity that produced it (PROV: wasGeneratedBy).
+_NODE_COLUMNS = """
+    a.id AS asset_id, a.kind, a.uri, a.sha256, w.depth, w.child_id, w.role,
+    act.stage, act.id AS activity_id, act.model_version, a.published_uri
+"""
+
+_UPSTREAM_SQL = text(f"""
+WITH RECURSIVE walk(asset_id, child_id, role, depth) AS (
+    SELECT CAST(:root AS uuid), CAST(NULL AS uuid), CAST(NULL AS varchar), 0
+  UNION
+    SELECT d.source_id, d.asset_id, d.role, w.depth + 1
+    FROM walk w JOIN derived_from d ON d.asset_id = w.asset_id
+    WHERE w.depth < :max_depth
+)
+SELECT {_NODE_COLUMNS}
+FROM walk w
+JOIN assets a ON a.id = w.asset_id
+LEFT JOIN LATERAL (
+    SELECT act.* FROM generated g JOIN activities act ON act.id = g.activity_id
+    WHERE g.asset_id = a.id ORDER BY act.started_at LIMIT 1
+) act ON true
+WHERE a.tenant_id = :tenant
+ORDER BY w.depth, a.kind, a.id
+""")
+
+_DOWNSTREAM_SQL = text(f"""
+WITH RECURSIVE walk(asset_id, child_id, role, depth) AS (
+    SELECT id, CAST(NULL AS uuid), CAST(NULL AS varchar), 0 FROM assets WHERE id = ANY(:roots)
+  UNION
+    SELECT d.asset_id, d.source_id, d.role, w.depth + 1
+    FROM walk w JOIN derived_from d ON d.source_id = w.asset_id
+    WHERE w.depth < :max_depth
+)
+SELECT {_NODE_COLUMNS}
+FROM walk w
+JOIN assets a ON a.id = w.asset_id
+LEFT JOIN LATERAL (
+    SELECT act.* FROM generated g JOIN activities act ON act.id = g.activity_id
+    WHERE g.asset_id = a.id ORDER BY act.started_at LIMIT 1
+) act ON true
+WHERE a.tenant_id = :tenant
+ORDER BY w.depth, a.kind, a.id
+""")
+
+_MODEL_OUTPUTS_SQL = text("""
+SELECT DISTINCT g.asset_id FROM activities act JOIN generated g ON g.activity_id = act.id
+WHERE act.model_version = :model_version AND act.tenant_id = :tenant
+""")
+
+MAX_DEPTH = 64
+
+
+def _root_tenant(session: Session, asset_id: uuid.UUID) -> uuid.UUID | None:
+    return session.scalar(select(Asset.tenant_id).where(Asset.id == asset_id))
+
+
+def upstream(session: Session, asset_id: uuid.UUID) -> list[LineageNode]:
+    """The asset and everything it was derived from, nearest first (empty if unknown)."""
+    tenant = _root_tenant(session, asset_id)
+    if tenant is None:
+        return []
+    rows = session.execute(
+        _UPSTREAM_SQL, {"root": asset_id, "tenant": tenant, "max_depth": MAX_DEPTH}
+    )
+    return [LineageNode(**row._mapping) for row in rows]
+
+
+def downstream(session: Session, asset_id: uuid.UUID) -> list[LineageNode]:
+    """The asset and everything derived from it: "what did LUT v3 touch?"."""
+    tenant = _root_tenant(session, asset_id)
+    if tenant is None:
+        return []
+    rows = session.execute(
+        _DOWNSTREAM_SQL, {"roots": [asset_id], "tenant": tenant, "max_depth": MAX_DEPTH}
+    )
+    return [LineageNode(**row._mapping) for row in rows]
+
+
+def downstream_of_model(
+    session: Session, tenant_id: uuid.UUID, model_version: str
+) -> list[LineageNode]:
+    """Everything made by a model version and everything derived from that."""
+    roots = list(
+        session.scalars(_MODEL_OUTPUTS_SQL, {"model_version": model_version, "tenant": tenant_id})
+    )
+    if not roots:
+        return []
+    rows = session.execute(
+        _DOWNSTREAM_SQL, {"roots": roots, "tenant": tenant_id, "max_depth": MAX_DEPTH}
+    )
+    return [LineageNode(**row._mapping) for row in rows]
+
+
+def _as_uuid(value: uuid.UUID | str | None) -> uuid.UUID | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    return uuid.UUID(str(value))

@@ -1,0 +1,276 @@
+"""Lineage schema, modelled on W3C PROV: assets are entities, activities are stage runs.
+
+Edges: ``used`` (activity <- asset), ``generated`` (asset <- activity) and ``derived_from``
+(asset <- asset). The rules that matter (uniqueness per tenant/kind/content, no publication
+without a passing safety verdict) are held by PostgreSQL itself, see the initial migration.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSONB, uuid.UUID: UUID(as_uuid=True)}
+
+
+class AssetKind(enum.StrEnum):
+    prompt = "prompt"
+    enhanced_prompt = "enhanced_prompt"
+    model_checkpoint = "model_checkpoint"
+    latents = "latents"
+    raw_clip = "raw_clip"
+    rendition = "rendition"
+    thumbnail = "thumbnail"
+    preview = "preview"
+    logo = "logo"
+    music = "music"
+    lut = "lut"
+    overlay_image = "overlay_image"
+    overlay_text = "overlay_text"
+    frame_sample = "frame_sample"
+
+
+class ActivityStatus(enum.StrEnum):
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class SafetyGate(enum.StrEnum):
+    text = "text"
+    visual = "visual"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as text with a CHECK constraint: adding a kind is a one-line migration,
+    # not an ALTER TYPE dance.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+def _uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(
+        primary_key=True, default=uuid.uuid4, server_default=text("gen_random_uuid()")
+    )
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (CheckConstraint(r"slug ~ '^[a-z0-9][a-z0-9-]{0,63}$'", name="slug_format"),)
+
+
+class Audience(Base):
+    """An end user a personalised video is made for."""
+
+    __tablename__ = "audiences"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    attributes: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (UniqueConstraint("tenant_id", "external_id"),)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    schedule_cron: Mapped[str | None] = mapped_column(String(100))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+
+class Asset(Base):
+    """An entity: a prompt, a checkpoint, a clip, a rendition, a LUT, a logo..."""
+
+    __tablename__ = "assets"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
+    kind: Mapped[AssetKind] = mapped_column(_enum(AssetKind, "asset_kind"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    uri: Mapped[str] = mapped_column(Text)
+    media_type: Mapped[str] = mapped_column(String(100))
+    media: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL")
+    )
+    audience_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("audiences.id", ondelete="SET NULL")
+    )
+    published_uri: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created_at()
+
+    verdicts: Mapped[list[SafetyVerdict]] = relationship(back_populates="asset")
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "kind", "sha256", name="uq_assets_tenant_kind_sha256"),
+        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
+        CheckConstraint("size_bytes >= 0", name="size_nonnegative"),
+        CheckConstraint("(published_at IS NULL) = (published_uri IS NULL)", name="published_pair"),
+        Index(
+            "ix_assets_published_at",
+            "published_at",
+            postgresql_where=text("published_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_assets_campaign_id", "campaign_id", postgresql_where=text("campaign_id IS NOT NULL")
+        ),
+    )
+
+
+class Activity(Base):
+    """A stage run: what ran, with which code, model and parameters, and how it ended."""
+
+    __tablename__ = "activities"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
+    stage: Mapped[str] = mapped_column(String(64))
+    code_version: Mapped[str] = mapped_column(String(64))
+    parameters: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    model_version: Mapped[str | None] = mapped_column(String(200))
+    flow_run_id: Mapped[uuid.UUID | None]
+    task_run_id: Mapped[uuid.UUID | None]
+    status: Mapped[ActivityStatus] = mapped_column(_enum(ActivityStatus, "activity_status"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_activities_model_version", "model_version"),
+        Index("ix_activities_flow_run_id", "flow_run_id"),
+        Index("ix_activities_stage_started", "stage", "started_at"),
+        CheckConstraint("(status = 'running') = (ended_at IS NULL)", name="ended_when_finished"),
+    )
+
+
+class Used(Base):
+    """activity <- asset: the activity read this asset (role: 'input', 'lut', 'logo', ...)."""
+
+    __tablename__ = "used"
+
+    activity_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True
+    )
+    asset_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("assets.id", ondelete="RESTRICT"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    __table_args__ = (Index("ix_used_asset_id", "asset_id"),)
+
+
+class Generated(Base):
+    """asset <- activity: the activity produced this asset."""
+
+    __tablename__ = "generated"
+
+    asset_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
+    )
+    activity_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True
+    )
+
+    __table_args__ = (Index("ix_generated_activity_id", "activity_id"),)
+
+
+class DerivedFrom(Base):
+    """asset <- asset, through the activity that made one from the other."""
+
+    __tablename__ = "derived_from"
+
+    asset_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
+    )
+    source_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("assets.id", ondelete="RESTRICT"), primary_key=True
+    )
+    activity_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("activities.id", ondelete="SET NULL")
+    )
+    role: Mapped[str] = mapped_column(String(64), server_default="input")
+
+    __table_args__ = (
+        Index("ix_derived_from_source_id", "source_id", "asset_id"),
+        CheckConstraint("asset_id <> source_id", name="no_self_derivation"),
+    )
+
+
+class SafetyVerdict(Base):
+    __tablename__ = "safety_verdicts"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
+    asset_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    activity_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("activities.id", ondelete="SET NULL")
+    )
+    gate: Mapped[SafetyGate] = mapped_column(_enum(SafetyGate, "safety_gate"))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    category: Mapped[str | None] = mapped_column(String(64))
+    model_version: Mapped[str | None] = mapped_column(String(200))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = _created_at()
+
+    asset: Mapped[Asset] = relationship(back_populates="verdicts")
+
+    __table_args__ = (Index("ix_safety_verdicts_asset_id", "asset_id", "passed"),)

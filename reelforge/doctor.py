@@ -1,0 +1,121 @@
+"""`reelforge doctor`: each check says what is wrong and what to do about it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from reelforge.settings import Settings
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _run(name: str, fix: str, probe: Callable[[], str]) -> Check:
+    try:
+        return Check(name, True, probe())
+    except Exception as exc:
+        return Check(name, False, " ".join(str(exc).split())[:300] or type(exc).__name__, fix)
+
+
+def _home(settings: Settings) -> str:
+    home = settings.home_dir
+    home.mkdir(parents=True, exist_ok=True)
+    if not os.access(home, os.W_OK):
+        raise PermissionError(f"{home} is not writable")
+    return str(home)
+
+
+def _ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    return f"{exe} ({imageio_ffmpeg.get_ffmpeg_version()})"
+
+
+def _database(settings: Settings) -> str:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+
+    from db.migrate import alembic_config
+
+    engine = create_engine(settings.sqlalchemy_url)
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(
+                conn, opts={"version_table": "reelforge_alembic_version"}
+            ).get_current_revision()
+    finally:
+        engine.dispose()
+    head = ScriptDirectory.from_config(alembic_config(settings.sqlalchemy_url)).get_current_head()
+    if current != head:
+        raise RuntimeError(f"schema at {current}, code expects {head}")
+    return f"schema at {head}"
+
+
+def _s3(settings: Settings) -> str:
+    from reelforge.storage import probe
+
+    probe(settings)
+    return f"put/get ok at {settings.s3_address}"
+
+
+def _prefect(settings: Settings) -> str:
+    import httpx
+
+    response = httpx.get(f"{settings.prefect_api}/health", timeout=3)
+    response.raise_for_status()
+    return f"healthy at {settings.prefect_api}"
+
+
+def _generator(settings: Settings) -> str:
+    if settings.generator == "wan":
+        if settings.wan_checkpoint_dir is None:
+            raise RuntimeError("REELFORGE_GENERATOR=wan but REELFORGE_WAN_CHECKPOINT_DIR is unset")
+        if not (settings.wan_checkpoint_dir / "model_index.json").exists():
+            raise RuntimeError(f"no model_index.json in {settings.wan_checkpoint_dir}")
+        return f"wan checkpoint at {settings.wan_checkpoint_dir}"
+    from models.tiny import TINY_MODEL_DIR
+
+    if not (TINY_MODEL_DIR / "model_index.json").exists():
+        raise RuntimeError(f"tiny model missing at {TINY_MODEL_DIR}")
+    return f"tiny model at {TINY_MODEL_DIR}"
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    return [
+        _run("home", "set REELFORGE_HOME to a writable folder", lambda: _home(settings)),
+        _run("ffmpeg", "reinstall: pip install imageio-ffmpeg", _ffmpeg),
+        _run(
+            "postgres",
+            "run `reelforge up` (embedded) or check REELFORGE_DATABASE_URL; "
+            "schema behind: `alembic upgrade head`",
+            lambda: _database(settings),
+        ),
+        _run(
+            "s3",
+            "run `reelforge up` (embedded) or check REELFORGE_S3_ENDPOINT and its keys",
+            lambda: _s3(settings),
+        ),
+        _run(
+            "prefect",
+            "run `reelforge up` (local server) or check PREFECT_API_URL",
+            lambda: _prefect(settings),
+        ),
+        _run(
+            "generator",
+            "set REELFORGE_GENERATOR=tiny, or point REELFORGE_WAN_CHECKPOINT_DIR at a "
+            "diffusers-format Wan2.2 checkpoint",
+            lambda: _generator(settings),
+        ),
+    ]
