@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.tree import Tree
 
 from reelforge.cli_common import DebugOption, JsonOption, console, run_command
@@ -87,7 +88,9 @@ def doctor(json_output: bool = JsonOption, debug: bool = DebugOption) -> None:
                     console.print(f"     fix: {check.fix}", highlight=False)
         if not payload["ok"]:
             failed = [c.name for c in checks if not c.ok]
-            raise ServiceUnavailable(f"doctor found problems: {', '.join(failed)}")
+            raise ServiceUnavailable(
+                f"doctor found problems: {', '.join(failed)}", extra={"checks": payload["checks"]}
+            )
         return payload
 
     run_command(body, json_output=json_output, debug=debug, render=lambda _: None)
@@ -157,7 +160,7 @@ def _render_lineage(payload: dict[str, Any]) -> None:
 
     def label(node: dict[str, Any]) -> str:
         made_by = f" <- {node['stage']}" if node["stage"] else ""
-        model = f" [{node['model_version']}]" if node["model_version"] else ""
+        model = escape(f" [{node['model_version']}]") if node["model_version"] else ""
         role = f"({node['role']}) " if node["role"] else ""
         published = " [green]published[/green]" if node["published_uri"] else ""
         return f"{role}[bold]{node['kind']}[/bold] {node['asset_id']}{made_by}{model}{published}"

@@ -53,8 +53,10 @@ def run_command(
         if debug:
             err_console.print_exception()
         failure: dict[str, Any] = {"ok": False, "error": message, "exit_code": code}
-        if isinstance(exc, ReelForgeError) and exc.flow_run_id:
-            failure["flow_run_id"] = exc.flow_run_id
+        if isinstance(exc, ReelForgeError):
+            failure.update(exc.extra)
+            if exc.flow_run_id:
+                failure["flow_run_id"] = exc.flow_run_id
         if isinstance(exc, BlockedBySafety):
             failure["category"] = exc.category
         if json_output:

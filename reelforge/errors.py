@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ReelForgeError(Exception):
     """Anything else that went wrong (exit code 1)."""
 
     exit_code = 1
 
-    def __init__(self, message: str, *, flow_run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        flow_run_id: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.flow_run_id = flow_run_id
+        self.extra = extra or {}  # merged into the --json failure object
 
 
 class InvalidInput(ReelForgeError):

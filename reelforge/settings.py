@@ -71,11 +71,27 @@ class Settings(BaseSettings):
         default=None, description="Local Wan2.2-T2V-A14B checkpoint in diffusers format."
     )
     device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N.")
+    gen_group_offload: bool = Field(
+        default=False,
+        description="Wan on GPU: diffusers group offload (block level, CUDA streams) for low VRAM.",
+    )
+    gen_fp8: bool = Field(
+        default=False,
+        description="Wan on GPU: FP8 layerwise casting of the experts (fp8 storage, bf16 compute).",
+    )
+    gen_max_batch: int = Field(
+        default=0, ge=0, description="Videos per generation batch; 0: the model's default."
+    )
 
     # --- Safety ------------------------------------------------------------------------------
     moderation_model: Path | None = Field(
         default=None,
         description="ONNX detector path. Unset: NudeNet's 320n.onnx from the nudenet wheel.",
+    )
+    safety_policy_dir: Path | None = Field(
+        default=None,
+        description="Folder of tenants' safety policies (NAME.yaml), searched before the "
+        "policies shipped in tasks/safety/policies/.",
     )
 
     # --- Prompt enhancement (tasks/enhance) ---------------------------------------------

@@ -122,9 +122,19 @@ def _require_free(port: int, service: str, setting: str) -> None:
         )
 
 
-def _wait_until(check: Callable[[], bool], what: str, log: Path, timeout: float = READY_TIMEOUT_S):
+def _wait_until(
+    check: Callable[[], bool],
+    what: str,
+    log: Path,
+    timeout: float = READY_TIMEOUT_S,
+    proc: subprocess.Popen | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise ServiceUnavailable(
+                f"{what} exited with code {proc.returncode} while starting: see {log}"
+            )
         try:
             if check():
                 return
@@ -241,12 +251,18 @@ def start_postgres(settings: Settings, layout: Layout) -> None:
     _wait_until(lambda: _pg_ready(settings), "PostgreSQL", layout.pg_log)
 
 
-def stop_postgres(layout: Layout) -> bool:
-    if not _pg_running(layout):
+def stop_postgres(layout: Layout, timeout_s: float = 60.0) -> bool:
+    """Fast shutdown, by signal: what `pg_ctl -m fast stop` does, without needing the
+    server's system user to traverse the data directory's parents."""
+    pid = _pg_running(layout)
+    if not pid:
         return False
-    _pg_commands().pg_ctl(
-        ["-w", "-m", "fast", "stop"], pgdata=layout.pgdata, user=_pg_user(), timeout=60
-    )
+    proc = psutil.Process(pid)
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout_s)
+    except psutil.TimeoutExpired:
+        proc.kill()
     return True
 
 
@@ -290,14 +306,13 @@ def _s3_identities(settings: Settings) -> dict[str, Any]:
 
 
 def _s3_ports(settings: Settings) -> dict[str, int]:
+    # Every port explicit: weed's default gRPC ports (HTTP + 10000) would collide with
+    # a second stack's HTTP ports.
     base = settings.s3_port
-    return {
-        "s3": base,
-        "master": base + 1,
-        "volume": base + 2,
-        "filer": base + 3,
-        "admin": base + 4,
-    }
+    names = ("s3", "master", "volume", "filer", "admin")
+    http = {f"{name}.port": base + i for i, name in enumerate(names)}
+    grpc = {f"{name}.port.grpc": base + 5 + i for i, name in enumerate(names)}
+    return http | grpc
 
 
 def _s3_ready(settings: Settings) -> bool:
@@ -313,7 +328,7 @@ def start_s3(settings: Settings, layout: Layout) -> None:
         return
     ports = _s3_ports(settings)
     for name, port in ports.items():
-        _require_free(port, f"S3 ({name})", "REELFORGE_S3_PORT")
+        _require_free(port, f"S3 ({name.replace('.port', '')})", "REELFORGE_S3_PORT")
     layout.s3_config.touch(mode=0o600, exist_ok=True)
     layout.s3_config.write_text(json.dumps(_s3_identities(settings)))
     weed_logs = layout.logs / "weed"
@@ -331,17 +346,13 @@ def start_s3(settings: Settings, layout: Layout) -> None:
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
         f"-s3.config={layout.s3_config}",
-        f"-s3.port={ports['s3']}",
-        f"-master.port={ports['master']}",
-        f"-volume.port={ports['volume']}",
-        f"-filer.port={ports['filer']}",
-        f"-admin.port={ports['admin']}",
+        *(f"-{flag}={port}" for flag, port in ports.items()),
     ]
     log = layout.logs / "s3.log"
     proc = _spawn(cmd, log)
     _write_pid(pid_file, proc.pid)
     try:
-        _wait_until(lambda: proc.poll() is None and _s3_ready(settings), "S3 (SeaweedFS)", log)
+        _wait_until(lambda: _s3_ready(settings), "S3 (SeaweedFS)", log, proc=proc)
     except ServiceUnavailable:
         _stop_owned(pid_file)
         raise
@@ -397,9 +408,7 @@ def start_prefect(settings: Settings, layout: Layout) -> None:
     proc = _spawn(cmd, log, env=env)
     _write_pid(pid_file, proc.pid)
     try:
-        _wait_until(
-            lambda: proc.poll() is None and _prefect_ready(settings), "Prefect server", log, 120
-        )
+        _wait_until(lambda: _prefect_ready(settings), "Prefect server", log, 120, proc=proc)
     except ServiceUnavailable:
         _stop_owned(pid_file)
         raise
@@ -409,35 +418,51 @@ def start_prefect(settings: Settings, layout: Layout) -> None:
 
 
 def up(settings: Settings, *, progress: Callable[[str], None] = lambda _: None) -> None:
-    """Start what is not external and not yet running, then migrate. Safe to repeat."""
+    """Start what is not external and not yet running, then migrate. Safe to repeat.
+
+    If a step fails, the services this call started are stopped again, so a failed `up`
+    leaves the machine as it found it.
+    """
     layout = Layout(settings)
     layout.make()
-    if settings.uses_embedded_postgres:
-        progress("PostgreSQL")
-        start_postgres(settings, layout)
-        ensure_databases(settings)
-    progress("schema")
-    migrate(settings)
-    if settings.uses_embedded_s3:
-        progress("S3")
-        start_s3(settings, layout)
-    from reelforge.storage import ObjectStore
+    before = {name for name, running in _running(settings, layout).items() if running}
+    try:
+        if settings.uses_embedded_postgres:
+            progress("PostgreSQL")
+            start_postgres(settings, layout)
+            ensure_databases(settings)
+        progress("schema")
+        migrate(settings)
+        if settings.uses_embedded_s3:
+            progress("S3")
+            start_s3(settings, layout)
+        from reelforge.storage import ObjectStore
 
-    ObjectStore(settings).ensure_buckets()
-    if settings.uses_local_prefect:
-        progress("Prefect")
-        start_prefect(settings, layout)
+        ObjectStore(settings).ensure_buckets()
+        if settings.uses_local_prefect:
+            progress("Prefect")
+            start_prefect(settings, layout)
+    except BaseException:
+        down(settings, keep=before)
+        raise
 
 
-def down(settings: Settings) -> list[str]:
-    """Stop the processes this stack started (newest first). Returns what was stopped."""
+def _running(settings: Settings, layout: Layout) -> dict[str, bool]:
+    return {
+        "postgres": bool(_pg_running(layout)),
+        "s3": _owned_process(layout.pid_file("s3")) is not None,
+        "prefect": _owned_process(layout.pid_file("prefect")) is not None,
+    }
+
+
+def down(settings: Settings, *, keep: set[str] = frozenset()) -> list[str]:
+    """Stop the processes this stack started (newest first), except those in ``keep``."""
     layout = Layout(settings)
     stopped = []
-    if _stop_owned(layout.pid_file("prefect")):
-        stopped.append("prefect")
-    if _stop_owned(layout.pid_file("s3")):
-        stopped.append("s3")
-    if layout.pgdata.exists() and stop_postgres(layout):
+    for name in ("prefect", "s3"):
+        if name not in keep and _stop_owned(layout.pid_file(name)):
+            stopped.append(name)
+    if "postgres" not in keep and stop_postgres(layout):
         stopped.append("postgres")
     return stopped
 
