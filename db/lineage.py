@@ -231,7 +231,7 @@ LEFT JOIN LATERAL (
     SELECT act.* FROM generated g JOIN activities act ON act.id = g.activity_id
     WHERE g.asset_id = a.id ORDER BY act.started_at LIMIT 1
 ) act ON true
-WHERE a.tenant_id = :tenant
+WHERE a.tenant_id = (SELECT tenant_id FROM assets WHERE id = CAST(:root AS uuid))
 ORDER BY w.depth, a.kind, a.id
 """)
 
@@ -267,13 +267,11 @@ def _root_tenant(session: Session, asset_id: uuid.UUID) -> uuid.UUID | None:
 
 
 def upstream(session: Session, asset_id: uuid.UUID) -> list[LineageNode]:
-    """The asset and everything it was derived from, nearest first (empty if unknown)."""
-    tenant = _root_tenant(session, asset_id)
-    if tenant is None:
-        return []
-    rows = session.execute(
-        _UPSTREAM_SQL, {"root": asset_id, "tenant": tenant, "max_depth": MAX_DEPTH}
-    )
+    """The asset and everything it was derived from, nearest first (empty if unknown).
+
+    One round trip: the tenant filter (lineage never crosses tenants) is inside the query.
+    """
+    rows = session.execute(_UPSTREAM_SQL, {"root": asset_id, "max_depth": MAX_DEPTH})
     return [LineageNode(**row._mapping) for row in rows]
 
 

@@ -172,6 +172,8 @@ class Asset(Base):
         Index(
             "ix_assets_campaign_id", "campaign_id", postgresql_where=text("campaign_id IS NOT NULL")
         ),
+        # Generation cache lookups: the same request is never generated twice.
+        Index("ix_assets_cache_key", "tenant_id", "kind", text("(media ->> 'cache_key')")),
     )
 
 

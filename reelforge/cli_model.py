@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         dataset_size: int = typer.Option(
             1920, help="Number of synthetic clips encoded for the experts."
         ),
-        dit_steps: int = typer.Option(3000, help="Expert + text encoder optimiser steps."),
+        dit_steps: int = typer.Option(2400, help="Expert + text encoder optimiser steps."),
         threads: int = typer.Option(2, help="torch CPU threads."),
         json_output: bool = JsonOption,
         debug: bool = DebugOption,

@@ -80,16 +80,14 @@ def _prefect(settings: Settings) -> str:
 
 def _generator(settings: Settings) -> str:
     if settings.generator == "wan":
-        if settings.wan_checkpoint_dir is None:
-            raise RuntimeError("REELFORGE_GENERATOR=wan but REELFORGE_WAN_CHECKPOINT_DIR is unset")
-        if not (settings.wan_checkpoint_dir / "model_index.json").exists():
-            raise RuntimeError(f"no model_index.json in {settings.wan_checkpoint_dir}")
-        return f"wan checkpoint at {settings.wan_checkpoint_dir}"
-    from models.tiny import TINY_MODEL_DIR
+        from models.generator import check_checkpoint_dir
 
-    if not (TINY_MODEL_DIR / "model_index.json").exists():
-        raise RuntimeError(f"tiny model missing at {TINY_MODEL_DIR}")
-    return f"tiny model at {TINY_MODEL_DIR}"
+        return f"wan checkpoint at {check_checkpoint_dir(settings.wan_checkpoint_dir)}"
+    from models.generator import TINY_DIR
+
+    if not (TINY_DIR / "model_index.json").exists():
+        raise RuntimeError(f"tiny model missing at {TINY_DIR}")
+    return f"tiny model at {TINY_DIR}"
 
 
 def run_checks(settings: Settings) -> list[Check]:

@@ -188,11 +188,16 @@ class ObjectStore:
         published without one, and the publish task checks before copying.
         """
         bucket, key = parse_uri(uri)
+        target = self.published_uri(uri, tenant=tenant)
+        self.client.copy_object(self.published, parse_uri(target)[1], CopySource(bucket, key))
+        return target
+
+    def published_uri(self, uri: str, *, tenant: str) -> str:
+        """Where a private object appears once published (content-addressed too)."""
+        bucket, key = parse_uri(uri)
         if bucket != self.private:
             raise InvalidInput(f"only private objects can be published, got {uri}")
-        published_key = f"{tenant}/{key.split('/', 1)[1]}"
-        self.client.copy_object(self.published, published_key, CopySource(bucket, key))
-        return f"s3://{self.published}/{published_key}"
+        return f"s3://{self.published}/{tenant}/{key.split('/', 1)[1]}"
 
     def delete(self, uri: str) -> None:
         bucket, key = parse_uri(uri)

@@ -1,0 +1,66 @@
+"""The video flow: prompt in, a safe, branded, published rendition out, with lineage.
+
+    enhance -> text safety -> generate -> visual safety -> post-process
+            -> safety on renditions -> publish
+
+Every stage records its own lineage in the same transaction as its outputs.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, runtime
+
+from db.models import AssetKind
+from reelforge.jobs import VideoJob, VideoResult
+from reelforge.progress import StageProgress
+from tasks.enhance.task import enhance_prompt, record_inputs
+from tasks.generate.task import generate_clip_task
+from tasks.postprocess.task import ingest_brand_kit_task, postprocess
+from tasks.publish.task import publish
+from tasks.record import context_for
+from tasks.safety.task import check_texts, moderate
+
+STAGES = ("inputs", "enhance", "text safety", "generate", "visual safety", "post-process",
+          "rendition safety", "publish")  # fmt: skip
+
+
+@flow(name="video", retries=0, log_prints=True)
+def video_flow(job: VideoJob) -> VideoResult:
+    ctx = context_for(job.tenant, flow_run_id=runtime.flow_run.id)
+    progress = StageProgress(f"video-{runtime.flow_run.id}", STAGES)
+
+    inputs = record_inputs(ctx, job)
+    brand = ingest_brand_kit_task(ctx, job)
+    if brand.logo:
+        moderate(ctx, [brand.logo], job.policy)  # logos are checked when they come in
+    progress.step("inputs")
+
+    enhanced, enhancement = enhance_prompt(ctx, job, inputs[AssetKind.prompt])
+    progress.step("enhance")
+
+    check_texts(ctx, inputs, enhanced, enhancement.enhanced_prompt, job)
+    progress.step("text safety")
+
+    clip, cached = generate_clip_task(ctx, job, enhanced, enhancement.enhanced_prompt)
+    progress.step("generate")
+
+    moderate(ctx, [clip], job.policy)
+    progress.step("visual safety")
+
+    rendered = postprocess(ctx, job, clip, brand, inputs.get(AssetKind.overlay_text))
+    progress.step("post-process")
+
+    moderate(ctx, [rendered.rendition, rendered.thumbnail], job.policy)
+    progress.step("rendition safety")
+
+    video = publish(ctx, rendered)
+    progress.step("publish")
+
+    return VideoResult(
+        flow_run_id=ctx.flow_run_id,
+        prompt_asset_id=inputs[AssetKind.prompt].id,
+        enhanced_prompt=enhancement.enhanced_prompt,
+        raw_clip_asset_id=clip.id,
+        generation_cached=cached,
+        video=video,
+    )

@@ -1,0 +1,52 @@
+"""The job a caller submits (CLI, API, campaign row) and what comes back."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class VideoJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    prompt: str = Field(description="What to make; free text or a brief for a template.")
+    template: str | None = Field(default=None, description="Enhancement preset.")
+    product: dict[str, Any] | None = Field(default=None, description="Product fields.")
+    negative_prompt: str = ""
+    seed: int = Field(default=0, ge=0)
+    steps: int | None = Field(default=None, ge=1, le=200)
+    speed: Literal["quality", "fast"] = "quality"
+    generation_preset: str | None = None
+    aspect: Literal["16:9", "9:16", "1:1"] = "16:9"
+    quality: Literal["720p", "1080p"] = "720p"
+    fps: Literal[24, 30] = 30
+    lut: str | None = Field(default=None, description="Preset name or path of a .cube file.")
+    logo: Path | None = None
+    music: Path | None = None
+    text: str | None = Field(default=None, description="Overlay text (name, price, CTA).")
+    policy: str = Field(default="default", description="Safety policy name.")
+    audience: str | None = Field(default=None, description="End user id for personalised runs.")
+
+
+class PublishedVideo(BaseModel):
+    asset_id: uuid.UUID
+    uri: str
+    url: str
+    sha256: str
+    width: int
+    height: int
+    duration: float
+    thumbnail_url: str | None = None
+
+
+class VideoResult(BaseModel):
+    flow_run_id: uuid.UUID | None
+    prompt_asset_id: uuid.UUID
+    enhanced_prompt: str
+    raw_clip_asset_id: uuid.UUID
+    generation_cached: bool
+    video: PublishedVideo

@@ -1,0 +1,28 @@
+"""Retry policy for stage tasks: transient failures (S3, network, a busy database) retry
+with exponential backoff and jitter; bad input and blocked content never do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.tasks import exponential_backoff
+
+from reelforge.errors import BlockedBySafety, InvalidInput
+
+
+def is_transient(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except (InvalidInput, BlockedBySafety):
+        return False
+    except Exception:
+        return True
+    return False
+
+
+TRANSIENT: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=1),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": is_transient,
+}

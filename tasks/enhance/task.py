@@ -1,0 +1,24 @@
+"""Prefect tasks of the enhancement stage (thin wrappers over tasks.enhance.stage)."""
+
+from __future__ import annotations
+
+from prefect import task
+
+from db.models import AssetKind
+from reelforge.jobs import VideoJob
+from reelforge.retry import TRANSIENT
+from tasks.enhance.enhancer import EnhanceResult
+from tasks.enhance.stage import enhance_stage, record_inputs_stage
+from tasks.record import AssetRef, StageContext
+
+
+@task(name="record-inputs", **TRANSIENT)
+def record_inputs(ctx: StageContext, job: VideoJob) -> dict[AssetKind, AssetRef]:
+    return record_inputs_stage(ctx, job)
+
+
+@task(name="enhance-prompt", **TRANSIENT)
+def enhance_prompt(
+    ctx: StageContext, job: VideoJob, prompt: AssetRef
+) -> tuple[AssetRef, EnhanceResult]:
+    return enhance_stage(ctx, job, prompt)

@@ -1,0 +1,137 @@
+"""Post-processing stage: brand kit in, one finished rendition plus thumbnail and preview out."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from db.models import AssetKind
+from reelforge.jobs import VideoJob
+from reelforge.settings import get_settings
+from tasks.postprocess.audio import AudioSpec, probe_audio
+from tasks.postprocess.logo import LogoSpec, validate_logo
+from tasks.postprocess.lut import resolve_lut
+from tasks.postprocess.overlay import TextSpec
+from tasks.postprocess.renditions import (
+    make_preview,
+    make_thumbnail,
+    render_rendition,
+    rendition_preset,
+)
+from tasks.record import AssetRef, Output, StageContext, cache_file, local_copy, record_stage
+
+# 9:16 keeps the right edge clear of the platforms' action rail.
+LOGO_POSITION = {"16:9": "top-right", "1:1": "top-right", "9:16": "top-left"}
+
+
+class BrandKit(BaseModel):
+    lut: AssetRef | None = None
+    logo: AssetRef | None = None
+    music: AssetRef | None = None
+
+
+class Rendered(BaseModel):
+    rendition: AssetRef
+    thumbnail: AssetRef
+    preview: AssetRef
+    width: int
+    height: int
+    duration: float
+
+
+def _cache_dir() -> Path:
+    path = get_settings().home_dir / "cache" / "postprocess"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def ingest_brand_kit(ctx: StageContext, job: VideoJob) -> BrandKit:
+    """Validate the brand inputs (bad ones fail here, before any GPU time) and record them."""
+    outputs: dict[str, Output] = {}
+    if job.lut:
+        lut = resolve_lut(job.lut, _cache_dir())
+        outputs["lut"] = Output(
+            lut.path, AssetKind.lut, {"name": lut.name, "size": lut.size}, "text/plain"
+        )
+    if job.logo:
+        info = validate_logo(job.logo)
+        outputs["logo"] = Output(
+            Path(job.logo), AssetKind.logo, {"width": info.width, "height": info.height}
+        )
+    if job.music:
+        audio = probe_audio(job.music)
+        outputs["music"] = Output(Path(job.music), AssetKind.music, {"duration": audio.duration})
+    if not outputs:
+        return BrandKit()
+    refs = record_stage(ctx, "ingest_brand_kit", outputs=list(outputs.values()))
+    return BrandKit(**dict(zip(outputs, refs, strict=True)))
+
+
+def postprocess_stage(
+    ctx: StageContext, job: VideoJob, clip: AssetRef, brand: BrandKit, overlay: AssetRef | None
+) -> Rendered:
+    preset = rendition_preset(job.aspect, job.quality, job.fps)
+    with tempfile.TemporaryDirectory(prefix="rf-pp-") as tmp:
+        out = Path(tmp) / f"{preset.name}.mp4"
+        result = render_rendition(
+            local_copy(clip),
+            out,
+            preset,
+            lut=local_copy(brand.lut) if brand.lut else None,
+            logo=LogoSpec(str(local_copy(brand.logo)), position=LOGO_POSITION[job.aspect])
+            if brand.logo
+            else None,
+            audio=AudioSpec(music=str(local_copy(brand.music))) if brand.music else None,
+            text=TextSpec(job.text) if job.text else None,
+            cache_dir=_cache_dir(),
+        )
+        thumb = make_thumbnail(out, Path(tmp) / "thumbnail.jpg")
+        preview = make_preview(out, Path(tmp) / "preview.webp")
+        for path, sha in ((out, result.sha256), (Path(thumb.path), thumb.sha256)):
+            cache_file(path, sha)  # the safety gate reads them next, on this machine
+        used = [(clip, "input")]
+        used += [(ref, role) for role, ref in brand if ref is not None]
+        used += [(overlay, "overlay_text")] if overlay else []
+        rendition, thumbnail, animated = record_stage(
+            ctx,
+            "postprocess",
+            used=used,
+            outputs=[
+                Output(
+                    out,
+                    AssetKind.rendition,
+                    {
+                        "preset": preset.name,
+                        "width": result.width,
+                        "height": result.height,
+                        "fps": result.fps,
+                        "duration": result.duration,
+                    },
+                    "video/mp4",
+                ),
+                Output(
+                    Path(thumb.path),
+                    AssetKind.thumbnail,
+                    {"width": thumb.width, "at": thumb.at},
+                    "image/jpeg",
+                ),
+                Output(
+                    Path(preview.path), AssetKind.preview, {"width": preview.width}, "image/webp"
+                ),
+            ],
+            parameters={
+                "preset": preset.name,
+                **result.params,
+                "seconds_ffmpeg": result.seconds_ffmpeg,
+            },
+        )
+    return Rendered(
+        rendition=rendition,
+        thumbnail=thumbnail,
+        preview=animated,
+        width=result.width,
+        height=result.height,
+        duration=result.duration,
+    )

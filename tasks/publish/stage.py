@@ -1,0 +1,62 @@
+"""Publish stage: copy safe renditions to the published bucket and mark them published.
+
+PostgreSQL refuses the mark without a passing verdict; if it refuses (or fails), the
+published copies this call made are removed, so the bucket never holds an unrecorded video.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from sqlalchemy.orm import Session
+
+from db.lineage import mark_published
+from db.models import Asset
+from reelforge.jobs import PublishedVideo
+from reelforge.storage import ObjectStore
+from tasks.postprocess.stage import Rendered
+from tasks.record import AssetRef, StageContext, record_stage
+
+
+def publish_stage(
+    ctx: StageContext, rendered: Rendered, store: ObjectStore | None = None
+) -> PublishedVideo:
+    store = store or ObjectStore()
+    targets: list[AssetRef] = [rendered.rendition, rendered.thumbnail]
+    published: dict[str, str] = {}
+    created: list[str] = []
+    try:
+        for ref in targets:
+            uri = store.published_uri(ref.uri, tenant=ctx.tenant)
+            if not store.exists(uri):
+                store.publish(ref.uri, tenant=ctx.tenant)
+                created.append(uri)
+            published[ref.uri] = uri
+
+        def mark(session: Session, _rows: list[Asset]) -> None:
+            for ref in targets:
+                mark_published(session, session.get_one(Asset, ref.id), published[ref.uri])
+
+        record_stage(
+            ctx,
+            "publish",
+            used=[(rendered.rendition, "rendition"), (rendered.thumbnail, "thumbnail")],
+            parameters={"published": list(published.values())},
+            then=mark,
+        )
+    except BaseException:
+        for uri in created:
+            with contextlib.suppress(Exception):
+                store.delete(uri)
+        raise
+    video_uri = published[rendered.rendition.uri]
+    return PublishedVideo(
+        asset_id=rendered.rendition.id,
+        uri=video_uri,
+        url=store.presign(video_uri),
+        sha256=rendered.rendition.sha256,
+        width=rendered.width,
+        height=rendered.height,
+        duration=rendered.duration,
+        thumbnail_url=store.presign(published[rendered.thumbnail.uri]),
+    )

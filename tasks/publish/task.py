@@ -1,0 +1,16 @@
+"""Prefect task of the publish stage (a thin wrapper over tasks.publish.stage)."""
+
+from __future__ import annotations
+
+from prefect import task
+
+from reelforge.jobs import PublishedVideo
+from reelforge.retry import TRANSIENT
+from tasks.postprocess.stage import Rendered
+from tasks.publish.stage import publish_stage
+from tasks.record import StageContext
+
+
+@task(name="publish", **TRANSIENT)
+def publish(ctx: StageContext, rendered: Rendered) -> PublishedVideo:
+    return publish_stage(ctx, rendered)

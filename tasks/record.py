@@ -1,0 +1,295 @@
+"""Storing stage outputs and recording their lineage, all-or-nothing.
+
+Objects are uploaded first, then one database transaction writes the assets, the
+activity, its edges and any verdicts. If the transaction fails, the objects this call
+uploaded are deleted again: no orphan objects, no half-recorded lineage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mimetypes
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from db import lineage
+from db.models import ActivityStatus, Asset, AssetKind, SafetyGate
+from db.session import session_scope
+from reelforge.storage import ObjectStore, content_key, sha256_file
+
+
+class AssetRef(BaseModel):
+    """A recorded asset, small enough to pass between Prefect tasks."""
+
+    id: uuid.UUID
+    kind: AssetKind
+    uri: str
+    sha256: str
+    media: dict[str, Any] = {}
+
+    @classmethod
+    def of(cls, asset: Asset) -> AssetRef:
+        return cls(
+            id=asset.id, kind=asset.kind, uri=asset.uri, sha256=asset.sha256, media=asset.media
+        )
+
+
+class StageContext(BaseModel):
+    """Who a stage works for and which run it belongs to."""
+
+    tenant: str
+    tenant_id: uuid.UUID
+    flow_run_id: uuid.UUID | None = None
+    task_run_id: uuid.UUID | None = None
+    campaign_id: uuid.UUID | None = None
+    audience_id: uuid.UUID | None = None
+
+
+@dataclass
+class Output:
+    """A file a stage produced, to be stored as an asset."""
+
+    path: Path
+    kind: AssetKind
+    media: dict[str, Any] = field(default_factory=dict)
+    media_type: str | None = None
+
+
+@dataclass
+class Verdict:
+    """A safety verdict to record on an asset in the stage's transaction."""
+
+    asset: AssetRef | int  # an existing asset, or the index of one of this stage's outputs
+    gate: SafetyGate
+    passed: bool
+    policy_version: str
+    category: str | None = None
+    model_version: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def context_for(tenant: str, **ids: Any) -> StageContext:
+    with session_scope() as session:
+        row = lineage.ensure_tenant(session, tenant)
+        return StageContext(tenant=tenant, tenant_id=row.id, **ids)
+
+
+def record_stage(
+    ctx: StageContext,
+    stage: str,
+    *,
+    used: Sequence[tuple[AssetRef, str]] = (),
+    outputs: Sequence[Output] = (),
+    verdicts: Sequence[Verdict] = (),
+    parameters: dict[str, Any] | None = None,
+    model_version: str | None = None,
+    started_at: datetime | None = None,
+    store: ObjectStore | None = None,
+    then: Callable[[Session, list[Asset]], None] | None = None,
+) -> list[AssetRef]:
+    """Upload ``outputs``, then record them, the activity and ``verdicts`` in one transaction.
+
+    ``then`` runs inside that transaction with the output rows (for example, to mark them
+    published), so it commits or fails together with the lineage.
+    """
+    store = store or ObjectStore()
+    prepared = [_prepare(ctx, out, store) for out in outputs]
+    uploaded: list[str] = []
+    try:
+        for item in prepared:
+            if not item.exists:
+                store.put_file(
+                    item.output.path,
+                    tenant=ctx.tenant,
+                    kind=item.output.kind.value,
+                    asset_id=item.asset_id,
+                    content_type=item.media_type,
+                    sha256=item.sha256,
+                )
+                uploaded.append(item.uri)
+        with session_scope() as session:
+            rows = [_asset_row(session, ctx, item) for item in prepared]
+            activity = lineage.record_activity(
+                session,
+                tenant_id=ctx.tenant_id,
+                stage=stage,
+                used=[(_load(session, ref), role) for ref, role in used],
+                generated=rows,
+                parameters=parameters,
+                model_version=model_version,
+                flow_run_id=ctx.flow_run_id,
+                task_run_id=ctx.task_run_id,
+                started_at=started_at,
+                status=ActivityStatus.succeeded,
+            )
+            for verdict in verdicts:
+                target = (
+                    rows[verdict.asset]
+                    if isinstance(verdict.asset, int)
+                    else _load(session, verdict.asset)
+                )
+                lineage.record_verdict(
+                    session,
+                    tenant_id=ctx.tenant_id,
+                    asset=target,
+                    gate=verdict.gate,
+                    passed=verdict.passed,
+                    policy_version=verdict.policy_version,
+                    category=verdict.category,
+                    model_version=verdict.model_version,
+                    details=verdict.details,
+                    activity=activity,
+                )
+            if then is not None:
+                then(session, rows)
+            return [AssetRef.of(row) for row in rows]
+    except BaseException:
+        for uri in uploaded:
+            _best_effort_delete(store, uri)
+        raise
+
+
+def record_failure(
+    ctx: StageContext,
+    stage: str,
+    error: str,
+    *,
+    used: Sequence[tuple[AssetRef, str]] = (),
+    parameters: dict[str, Any] | None = None,
+    started_at: datetime | None = None,
+) -> None:
+    """Record a failed stage run (no outputs), so ops see what failed and with which inputs."""
+    with session_scope() as session:
+        lineage.record_activity(
+            session,
+            tenant_id=ctx.tenant_id,
+            stage=stage,
+            used=[(_load(session, ref), role) for ref, role in used],
+            parameters=parameters,
+            flow_run_id=ctx.flow_run_id,
+            task_run_id=ctx.task_run_id,
+            started_at=started_at or datetime.now(UTC),
+            status=ActivityStatus.failed,
+            error=error[:2000],
+        )
+
+
+def find_output(ctx: StageContext, kind: AssetKind, **media: str) -> AssetRef | None:
+    """An earlier output of this tenant with matching media fields (e.g. a cache key)."""
+    from sqlalchemy import select
+
+    with session_scope() as session:
+        query = select(Asset).where(Asset.tenant_id == ctx.tenant_id, Asset.kind == kind)
+        for key, value in media.items():
+            query = query.where(Asset.media[key].astext == value)
+        row = session.scalars(query.order_by(Asset.created_at).limit(1)).first()
+        return AssetRef.of(row) if row else None
+
+
+@dataclass
+class _Prepared:
+    output: Output
+    sha256: str
+    media_type: str
+    asset_id: uuid.UUID
+    uri: str
+    exists: bool
+
+
+def _prepare(ctx: StageContext, out: Output, store: ObjectStore) -> _Prepared:
+    sha = sha256_file(out.path)
+    media_type = (
+        out.media_type or mimetypes.guess_type(out.path.name)[0] or "application/octet-stream"
+    )
+    with session_scope() as session:
+        existing = lineage.find_asset(session, tenant_id=ctx.tenant_id, kind=out.kind, sha256=sha)
+        if existing is not None:
+            return _Prepared(out, sha, media_type, existing.id, existing.uri, True)
+    asset_id = uuid.uuid4()
+    key = content_key(ctx.tenant, out.kind.value, sha, out.path.suffix.lower())
+    return _Prepared(out, sha, media_type, asset_id, f"s3://{store.private}/{key}", False)
+
+
+def _asset_row(session: Session, ctx: StageContext, item: _Prepared) -> Asset:
+    row, _ = lineage.get_or_create_asset(
+        session,
+        tenant_id=ctx.tenant_id,
+        kind=item.output.kind,
+        sha256=item.sha256,
+        size_bytes=item.output.path.stat().st_size,
+        uri=item.uri,
+        media_type=item.media_type,
+        media=item.output.media,
+        asset_id=item.asset_id,
+        campaign_id=ctx.campaign_id,
+        audience_id=ctx.audience_id,
+    )
+    return row
+
+
+def _load(session: Session, ref: AssetRef) -> Asset:
+    return session.get_one(Asset, ref.id)
+
+
+def _best_effort_delete(store: ObjectStore, uri: str) -> None:
+    # Whatever survives this is found by the orphan sweep (`reelforge doctor --repair`).
+    with contextlib.suppress(Exception):
+        store.delete(uri)
+
+
+def register_reference(
+    ctx: StageContext, kind: AssetKind, *, sha256: str, uri: str, media: dict[str, Any]
+) -> AssetRef:
+    """An asset that stays where it is (a model checkpoint directory): a row, no upload."""
+    with session_scope() as session:
+        row, _ = lineage.get_or_create_asset(
+            session,
+            tenant_id=ctx.tenant_id,
+            kind=kind,
+            sha256=sha256,
+            size_bytes=int(media.get("size_bytes", 0)),
+            uri=uri,
+            media_type="application/x-diffusers-checkpoint",
+            media=media,
+        )
+        return AssetRef.of(row)
+
+
+def local_copy(ref: AssetRef, store: ObjectStore | None = None) -> Path:
+    """The asset's bytes on local disk, from a content-addressed cache under REELFORGE_HOME.
+
+    Stages exchange asset refs, not paths, so a retried task on another machine works
+    the same; the cache makes that free on the machine that wrote the file.
+    """
+    from reelforge.settings import get_settings
+
+    suffix = Path(ref.uri).suffix
+    path = get_settings().home_dir / "cache" / "assets" / f"{ref.sha256}{suffix}"
+    if path.exists() and sha256_file(path) == ref.sha256:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    (store or ObjectStore()).download(ref.uri, tmp)
+    tmp.replace(path)
+    return path
+
+
+def cache_file(path: Path, sha256: str) -> Path:
+    """Keep a just-written output in the local asset cache (saves a download later)."""
+    from reelforge.settings import get_settings
+
+    target = get_settings().home_dir / "cache" / "assets" / f"{sha256}{path.suffix.lower()}"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        shutil.copyfile(path, tmp)
+        tmp.replace(target)
+    return target

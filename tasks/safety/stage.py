@@ -1,0 +1,112 @@
+"""Safety stages: the text gate before any GPU time, the visual gate after each render.
+
+Both fail closed: an error inside moderation is recorded as a failing verdict and stops
+the run, so nothing unchecked can reach the publish stage (PostgreSQL also refuses it).
+"""
+
+from __future__ import annotations
+
+from db.models import AssetKind, SafetyGate
+from reelforge.jobs import VideoJob
+from reelforge.storage import ObjectStore
+from tasks.record import AssetRef, StageContext, Verdict, local_copy, record_stage
+from tasks.safety.text import check_text
+from tasks.safety.verdicts import TextBlocked, VisualBlocked, VisualVerdict
+from tasks.safety.visual import moderate_file
+
+
+def check_texts_stage(
+    ctx: StageContext, texts: dict[str, tuple[AssetRef, str]], policy: str
+) -> None:
+    """Check every text (raw prompt, enhanced prompt, overlays); record all verdicts."""
+    checked = [
+        (ref, check_text(text, field=field, policy=policy)) for field, (ref, text) in texts.items()
+    ]
+    record_stage(
+        ctx,
+        "text_safety",
+        used=[(ref, field) for field, (ref, _) in texts.items()],
+        verdicts=[
+            Verdict(
+                asset=ref,
+                gate=SafetyGate.text,
+                passed=v.passed,
+                category=v.category,
+                policy_version=v.policy_version,
+                model_version=f"terms:{v.term_list_version}",
+                details={"field": v.field, "rule_id": v.rule_id, "policy": v.policy_name},
+            )
+            for ref, v in checked
+        ],
+        parameters={"policy": policy},
+    )
+    blocked = [v for _, v in checked if not v.passed]
+    if blocked:
+        raise TextBlocked(blocked[0], blocked)
+
+
+def check_job_texts_stage(
+    ctx: StageContext,
+    job: VideoJob,
+    inputs: dict[AssetKind, AssetRef],
+    enhanced: AssetRef,
+    enhanced_text: str,
+) -> None:
+    """The raw prompt, the enhanced prompt (an enhancer can bring risk back) and overlays."""
+    texts = {
+        "prompt": (inputs[AssetKind.prompt], job.prompt),
+        "enhanced_prompt": (enhanced, enhanced_text),
+    }
+    if job.text:
+        texts["overlay_text"] = (inputs[AssetKind.overlay_text], job.text)
+    check_texts_stage(ctx, texts, job.policy)
+
+
+def moderate_stage(
+    ctx: StageContext, refs: list[AssetRef], policy: str, store: ObjectStore | None = None
+) -> list[VisualVerdict]:
+    """Moderate images and videos and record a verdict for each; blocked ones are quarantined."""
+    store = store or ObjectStore()
+    items = [(ref, local_copy(ref, store)) for ref in refs]
+    verdicts = []
+    for _, path in items:
+        try:
+            verdicts.append(moderate_file(path, policy=policy))
+        except Exception as exc:  # fail closed: the error is the verdict
+            verdicts.append(VisualVerdict.failed_closed(exc, path=path.name))
+    record_stage(
+        ctx,
+        "visual_safety",
+        used=[(ref, "input") for ref, _ in items],
+        verdicts=[
+            Verdict(
+                asset=ref,
+                gate=SafetyGate.visual,
+                passed=v.passed,
+                category=v.category,
+                policy_version=v.policy_version or "unknown",
+                model_version=f"{v.model.model_id}@{v.model.sha256[:12]}" if v.model else None,
+                details=v.model_dump(mode="json", exclude={"frames"}),
+            )
+            for (ref, _), v in zip(items, verdicts, strict=True)
+        ],
+        parameters={"policy": policy},
+    )
+    failed = [(ref, v) for (ref, _), v in zip(items, verdicts, strict=True) if not v.passed]
+    if failed:
+        _quarantine(store, [ref for ref, _ in failed])
+        raise VisualBlocked(failed[0][1])
+    return verdicts
+
+
+def _quarantine(store: ObjectStore, refs: list[AssetRef]) -> None:
+    """Tag blocked objects for review; they already live only in the private bucket."""
+    from minio.commonconfig import Tags
+
+    from reelforge.storage import parse_uri
+
+    for ref in refs:
+        bucket, key = parse_uri(ref.uri)
+        tags = Tags.new_object_tags()
+        tags["reelforge-quarantine"] = "true"
+        store.client.set_object_tags(bucket, key, tags)

@@ -1,0 +1,114 @@
+"""The visual gate between post-processing and publishing, on the real stack and model.
+
+A rendition made from scikit-image's astronaut photo is blocked by a face-blocking test
+policy: quarantined in the private bucket with its verdict in lineage, never published.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import imageio_ffmpeg
+import pytest
+import skimage.data
+from PIL import Image
+from sqlalchemy.exc import IntegrityError
+
+from db.models import AssetKind
+from tasks.postprocess.stage import Rendered
+from tasks.publish.stage import publish_stage
+from tasks.record import Output, context_for, record_stage
+from tasks.safety.stage import moderate_stage
+from tasks.safety.verdicts import VisualBlocked
+
+
+@pytest.fixture
+def astronaut_rendition(stack, tmp_path, tenant_slug):
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(skimage.data.astronaut()).save(photo)
+    video = tmp_path / "astronaut.mp4"
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-loop", "1", "-i", str(photo),
+         "-t", "2", "-r", "16", "-pix_fmt", "yuv420p", "-c:v", "libx264", str(video)],
+        check=True,
+    )  # fmt: skip
+    ctx = context_for(tenant_slug)
+    rendition, thumbnail = record_stage(
+        ctx,
+        "postprocess",
+        outputs=[
+            Output(video, AssetKind.rendition, {"width": 512, "height": 512}, "video/mp4"),
+            Output(photo, AssetKind.thumbnail, {}, "image/jpeg"),
+        ],
+    )
+    rendered = Rendered(
+        rendition=rendition,
+        thumbnail=thumbnail,
+        preview=thumbnail,
+        width=512,
+        height=512,
+        duration=2,
+    )
+    return ctx, rendered
+
+
+def _published_keys(store, tenant):
+    return store.list_keys(store.published, prefix=f"{tenant}/")
+
+
+def test_face_policy_quarantines_the_video_and_publish_is_refused(
+    astronaut_rendition, store, committed, tenant_slug
+):
+    ctx, rendered = astronaut_rendition
+    with pytest.raises(VisualBlocked) as blocked:
+        moderate_stage(ctx, [rendered.rendition], "test-faces")
+    assert blocked.value.category == "face"
+
+    verdict = committed(
+        "SELECT passed, category, policy_version, details FROM safety_verdicts WHERE asset_id = :id",
+        id=rendered.rendition.id,
+    )
+    assert len(verdict) == 1 and verdict[0].passed is False and verdict[0].category == "face"
+    assert verdict[0].details["sampled_timestamps"], "sampled timestamps are kept as evidence"
+    classes = {f["label"] for f in verdict[0].details["flags"]}
+    assert "FACE_FEMALE" in classes
+
+    bucket, key = rendered.rendition.uri.removeprefix("s3://").split("/", 1)
+    assert store.client.get_object_tags(bucket, key)["reelforge-quarantine"] == "true"
+    assert bucket == store.private
+
+    with pytest.raises(IntegrityError, match="safety verdict"):
+        publish_stage(ctx, rendered, store)
+    assert _published_keys(store, tenant_slug) == []  # the copy was rolled back
+    published = committed(
+        "SELECT count(*) AS n FROM assets WHERE id = :id AND published_at IS NOT NULL",
+        id=rendered.rendition.id,
+    )
+    assert published[0].n == 0
+
+
+def test_a_moderation_error_fails_closed(
+    astronaut_rendition, store, committed, tenant_slug, tmp_path, monkeypatch
+):
+    from reelforge.settings import get_settings
+
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"not an onnx model")
+    monkeypatch.setenv("REELFORGE_MODERATION_MODEL", str(corrupt))
+    get_settings.cache_clear()
+    try:
+        ctx, rendered = astronaut_rendition
+        with pytest.raises(VisualBlocked) as blocked:
+            moderate_stage(ctx, [rendered.rendition, rendered.thumbnail], "default")
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert blocked.value.category == "moderation-error"
+    rows = committed(
+        "SELECT passed, category FROM safety_verdicts WHERE asset_id = :id",
+        id=rendered.rendition.id,
+    )
+    assert [(r.passed, r.category) for r in rows] == [(False, "moderation-error")]
+    with pytest.raises(IntegrityError):
+        publish_stage(ctx, rendered, store)
+    assert _published_keys(store, tenant_slug) == []
