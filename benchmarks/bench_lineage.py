@@ -102,10 +102,31 @@ def _time(fn, args: list) -> tuple[float, float, int]:
     return p50, p95, int(statistics.median(sizes))
 
 
+def _build(url, bench_url: str, chains: int):
+    admin = dict(host=url.host, port=url.port, user=url.username, password=url.password)
+    with psycopg.connect(**admin, dbname="postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    upgrade_head(bench_url)
+    engine = create_engine(bench_url)
+    tenant = uuid.uuid4()
+    params = dict(
+        tenant=tenant, luts=LUTS, logos=LOGOS, tracks=TRACKS, chains=chains, canary=CANARY_EVERY
+    )
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        for statement in BUILD_SQL:
+            conn.execute(text(statement), params)
+    return engine, tenant, time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, default=166_667, help="6 assets per chain")
     parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure the graph a previous run built"
+    )
     args = parser.parse_args()
 
     url = make_url(get_settings().sqlalchemy_url)
@@ -163,7 +184,7 @@ def main() -> None:
     markdown = f"""## Lineage queries (issue 2)
 
 Machine: {machine_line()}. PostgreSQL: embedded 18 (default settings).
-Graph: {assets:,} assets, {edges:,} derived-from edges, built in {build_s:.0f} s.
+Graph: {assets:,} assets, {edges:,} derived-from edges, built in {build_s:.0f} s (nan: reused).
 Command: `python -m benchmarks.bench_lineage --chains {args.chains} --samples {args.samples}`
 
 | query | p50 ms | p95 ms | nodes returned (median) | goal | |

@@ -211,6 +211,8 @@ class LineageNode:
 
 
 # The stage recorded on a node is the activity that produced it (PROV: wasGeneratedBy).
+# Assets are looked up LATERAL, row by row: the planner badly overestimates recursive CTEs
+# and would otherwise hash-join the whole assets table (a second at a million assets).
 _NODE_COLUMNS = """
     a.id AS asset_id, a.kind, a.uri, a.sha256, w.depth, w.child_id, w.role,
     act.stage, act.id AS activity_id, act.model_version, a.published_uri
@@ -226,12 +228,14 @@ WITH RECURSIVE walk(asset_id, child_id, role, depth) AS (
 )
 SELECT {_NODE_COLUMNS}
 FROM walk w
-JOIN assets a ON a.id = w.asset_id
+CROSS JOIN LATERAL (
+    SELECT * FROM assets a WHERE a.id = w.asset_id
+    AND a.tenant_id = (SELECT tenant_id FROM assets WHERE id = CAST(:root AS uuid))
+) a
 LEFT JOIN LATERAL (
     SELECT act.* FROM generated g JOIN activities act ON act.id = g.activity_id
     WHERE g.asset_id = a.id ORDER BY act.started_at LIMIT 1
 ) act ON true
-WHERE a.tenant_id = (SELECT tenant_id FROM assets WHERE id = CAST(:root AS uuid))
 ORDER BY w.depth, a.kind, a.id
 """)
 
@@ -245,12 +249,11 @@ WITH RECURSIVE walk(asset_id, child_id, role, depth) AS (
 )
 SELECT {_NODE_COLUMNS}
 FROM walk w
-JOIN assets a ON a.id = w.asset_id
+CROSS JOIN LATERAL (SELECT * FROM assets a WHERE a.id = w.asset_id AND a.tenant_id = :tenant) a
 LEFT JOIN LATERAL (
     SELECT act.* FROM generated g JOIN activities act ON act.id = g.activity_id
     WHERE g.asset_id = a.id ORDER BY act.started_at LIMIT 1
 ) act ON true
-WHERE a.tenant_id = :tenant
 ORDER BY w.depth, a.kind, a.id
 """)
 

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     s3_region: str = Field(default="us-east-1", description="S3 region name.")
     s3_port: int = Field(
         default=18333,
-        description="S3 port of the embedded SeaweedFS (its other ports are s3_port+1..+3).",
+        description="S3 port of the embedded SeaweedFS; its other ports are the next nine.",
     )
     bucket_private: str = Field(
         default="reelforge-private", description="Bucket for every asset (never public)."
@@ -61,6 +61,33 @@ class Settings(BaseSettings):
         description="Prefect API (PREFECT_API_URL). Unset: the local Prefect server.",
     )
     prefect_port: int = Field(default=14200, description="Port of the local Prefect server.")
+
+    # --- Orchestration (flows/, reelforge/orchestration.py) -------------------------------
+    bucket_results: str = Field(
+        default="reelforge-results",
+        description="Bucket for Prefect task results (resume and cache hits across machines).",
+    )
+    cpu_pool: str = Field(
+        default="reelforge-cpu", description="Prefect work pool of campaign orchestration runs."
+    )
+    gpu_pool: str = Field(
+        default="reelforge-gpu", description="Prefect work pool of video and personalised runs."
+    )
+    gpu_slots: int = Field(
+        default=0,
+        ge=0,
+        description="Generations this machine runs at once; 0: one per CUDA device (1 on CPU).",
+    )
+    gpu_lease_seconds: int = Field(
+        default=60,
+        ge=60,
+        le=86400,
+        description="Lease of a generation slot: a crashed worker's slot frees after this.",
+    )
+    failpoints: str | None = Field(
+        default=None,
+        description="Test failpoints, e.g. publish:1 (fail once); stage:N[:transient|crash].",
+    )
 
     # --- Generation --------------------------------------------------------------------
     generator: Literal["tiny", "wan"] = Field(
