@@ -166,6 +166,41 @@ class Settings(BaseSettings):
         default=0.7, ge=0, le=2, description="LLM sampling temperature (0: greedy)."
     )
 
+    # --- HTTP API and dashboard (reelforge/api) -------------------------------------------
+    api_max_queued: int = Field(
+        default=50,
+        ge=1,
+        le=100_000,
+        description="Jobs a tenant may have waiting (not yet running); past it the API answers "
+        "429 with Retry-After.",
+    )
+    api_retry_after_seconds: int = Field(
+        default=10, ge=1, le=3600, description="Retry-After (seconds) sent with a 429."
+    )
+    api_executor: Literal["pool", "local"] = Field(
+        default="pool",
+        description="pool: API jobs run as flow runs of Prefect deployments (`reelforge worker`). "
+        "local: the API process runs them itself (a single API process only).",
+    )
+    api_local_concurrency: int = Field(
+        default=1, ge=1, le=16, description="local executor: flow runs at once in the API process."
+    )
+    api_dispatch: bool = Field(
+        default=True,
+        description="Run the dispatcher (job queue -> Prefect, run states -> jobs) inside "
+        "`reelforge serve`.",
+    )
+    api_session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs dashboard session cookies. Unset: a random secret per process "
+        "(logins end when the API restarts).",
+    )
+    prefect_ui_url: str | None = Field(
+        default=None,
+        description="Prefect UI base URL the dashboard links to. Unset: the Prefect API URL "
+        "without /api.",
+    )
+
     debug: bool = Field(default=False, description="Print tracebacks on errors.")
 
     @property
