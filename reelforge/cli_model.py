@@ -23,11 +23,12 @@ def register(app: typer.Typer) -> None:
             None, help="Scratch dir for stage checkpoints (default: $REELFORGE_HOME/train-tiny)."
         ),
         seed: int = typer.Option(0, help="Training seed."),
-        vae_steps: int = typer.Option(360, help="VAE optimiser steps."),
+        vae_steps: int = typer.Option(360, help="VAE optimiser steps (phase 1, short clips)."),
+        vae2_steps: int = typer.Option(200, help="VAE optimiser steps (phase 2, 9/17 frames)."),
         dataset_size: int = typer.Option(
-            1920, help="Number of synthetic clips encoded for the experts."
+            1280, help="Number of synthetic clips encoded for the experts."
         ),
-        dit_steps: int = typer.Option(2400, help="Expert + text encoder optimiser steps."),
+        dit_steps: int = typer.Option(800, help="Expert + text encoder optimiser steps."),
         threads: int = typer.Option(2, help="torch CPU threads."),
         json_output: bool = JsonOption,
         debug: bool = DebugOption,
@@ -49,6 +50,7 @@ def register(app: typer.Typer) -> None:
                 dataset_size,
                 dit_steps,
                 threads=threads,
+                vae2_steps=vae2_steps,
                 log=log,
             )
             return {"out": str(out or TINY_DIR), "work_dir": str(wd), "times": times}

@@ -108,10 +108,13 @@ def all_presets() -> list[RenditionPreset]:
 def video_encode_args(preset: RenditionPreset, x264_preset: str = "veryfast") -> list[str]:
     kb = preset.video_kbps
     return [
-        "-c:v", "libx264", "-preset", x264_preset, "-profile:v", "high", "-pix_fmt", "yuv420p",
+        # Sliced threads: frame threads make x264's rate control depend on thread timing,
+        # so the same render would give different bytes (and a new content-addressed asset).
+        "-c:v", "libx264", "-x264-params", "sliced-threads=1", "-preset", x264_preset,
+        "-profile:v", "high", "-pix_fmt", "yuv420p",
         "-b:v", f"{kb}k", "-maxrate", f"{int(kb * 1.5)}k", "-bufsize", f"{kb * 2}k",
         "-g", str(2 * preset.fps), "-keyint_min", str(preset.fps), "-sc_threshold", "0",
-        "-flags", "+cgop", "-r", str(preset.fps),
+        "-flags", "+cgop+bitexact", "-r", str(preset.fps),
         "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
         "-color_range", "tv",
     ]  # fmt: skip
@@ -436,7 +439,8 @@ def render_rendition(
         g, params = _build(p, preset, fit, interpolation, subject, chain)
         out_args = [
             *video_encode_args(preset, x264_preset), *audio_encode_args(),
-            "-t", f"{p.duration:.6f}", "-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4",
+            "-t", f"{p.duration:.6f}", "-map_metadata", "-1", "-fflags", "+bitexact",
+            "-movflags", "+faststart", "-f", "mp4",
         ]  # fmt: skip
         with atomic_output(out) as tmp:
             cmd = _command(g, out_args, tmp)

@@ -175,3 +175,16 @@ def test_frames_to_mp4_roundtrip(tmp_path):
     assert (info["width"], info["height"], info["frames"]) == (48, 34, 8)
     g = frame_at(p, 0.2)[5:25, 5:40].reshape(-1, 3).mean(0)
     np.testing.assert_allclose(g, [0, 128, 0], atol=6)
+
+
+def test_the_same_render_gives_the_same_bytes(tmp_path, clip64, music2s, cache_dir):
+    """Renditions are content-addressed assets: a re-run must not make a second one."""
+    preset = rendition_preset("9:16", "720p", 30)
+    shas = {
+        render_rendition(
+            clip64, tmp_path / f"r{i}.mp4", preset, audio=AudioSpec(music=str(music2s)),
+            text=TextSpec("Hi Ana"), cache_dir=cache_dir,
+        ).sha256
+        for i in range(2)
+    }  # fmt: skip
+    assert len(shas) == 1

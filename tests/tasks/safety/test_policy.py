@@ -13,9 +13,9 @@ from tasks.safety.visual import aggregate
 def test_shipped_policies_load_with_versions() -> None:
     assert {"default", "test-faces", "example-tenant"} <= set(list_policies())
     default = load_policy()
-    assert default.name == "default" and default.visual.aggregation == "max"
+    assert default.name == "default" and default.visual.aggregation == "consecutive"
     assert "FACE_FEMALE" not in default.visual.classes
-    assert default.version_id.startswith("default@2026.11.0+") and len(default.file_sha256) == 64
+    assert default.version_id.startswith("default@2026.11.1+") and len(default.file_sha256) == 64
     faces = load_policy("test-faces")
     assert faces.visual.classes["FACE_FEMALE"].threshold == 0.5
     assert faces.visual.aggregation == "consecutive" and faces.visual.consecutive == 2
@@ -74,7 +74,15 @@ def test_consecutive_aggregation() -> None:
 
 
 def test_max_aggregation() -> None:
-    pol = load_policy("default").visual
+    pol = load_policy("example-tenant").visual
     assert aggregate(_frames([0.0, 0.36, 0.0], "FEMALE_BREAST_EXPOSED"), pol)
     assert aggregate(_frames([0.0, 0.34, 0.0], "FEMALE_BREAST_EXPOSED"), pol) == []
     assert aggregate(_frames([0.99, 0.99], "FACE_FEMALE"), pol) == []  # not in the policy
+
+
+def test_default_policy_needs_two_consecutive_samples_or_one_over_the_hard_threshold() -> None:
+    pol = load_policy("default").visual
+    assert aggregate(_frames([0.0, 0.41, 0.0], "FEMALE_BREAST_EXPOSED"), pol) == []
+    assert aggregate(_frames([0.0, 0.36, 0.37, 0.0], "FEMALE_BREAST_EXPOSED"), pol)
+    assert aggregate(_frames([0.0, 0.65, 0.0], "FEMALE_BREAST_EXPOSED"), pol)
+    assert aggregate(_frames([0.36], "FEMALE_BREAST_EXPOSED"), pol)  # an image: one sample counts

@@ -1,0 +1,158 @@
+"""Generation benchmarks (not tests): tiny model on CPU.
+
+* seconds per video (default settings: 64x64, 17 frames, 16 steps, CFG on both experts);
+* our wrapper's overhead against calling the very same ``WanPipeline`` object directly;
+* batched against sequential throughput for 4 and 8 videos, with expert swaps counted.
+
+Run: ``python -m benchmarks.bench_generation`` (writes the "generation" section of BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import torch
+
+from models.generator import GenerationRequest
+from models.service import GeneratorService
+
+PROMPTS = [
+    "a red circle moves from left to right",
+    "一个蓝色的正方形从上向下移动",
+    "黄色い三角形が下から上へ移動する",
+    "초록색 원이 오른쪽에서 왼쪽으로 이동한다",
+    "a purple square moving to the left",
+    "一个橙色的圆形向上移动",
+    "緑の四角形が右へ動く",
+    "파란 삼각형이 아래로 움직인다",
+]
+
+
+def _direct(pipe, r, spec):
+    gen = torch.Generator("cpu").manual_seed(r.seed)
+    return pipe(
+        prompt=[r.prompt],
+        negative_prompt=[r.negative_prompt],
+        height=r.height,
+        width=r.width,
+        num_frames=r.frames,
+        num_inference_steps=r.steps,
+        guidance_scale=r.guidance_scale,
+        guidance_scale_2=r.guidance_scale_2,
+        generator=[gen],
+        output_type="np",
+        max_sequence_length=spec.max_sequence_length,
+    ).frames
+
+
+def run(repeats: int = 5, threads: int = 2) -> dict:
+    torch.set_num_threads(threads)
+    svc = GeneratorService(max_batch=8, result_cache=0)
+    g = svc.generator(source="tiny", device="cpu")
+    req = GenerationRequest(prompt=PROMPTS[0], seed=1)
+    r = g.resolve(req)
+    g.generate(req)  # warm-up
+    _direct(g.pipe, r, g.spec)
+
+    wrapper, direct = [], []
+    for i in range(repeats):  # interleave so background load hits both alike
+        for which in (0, 1) if i % 2 == 0 else (1, 0):
+            t0 = time.perf_counter()
+            if which == 0:
+                g.generate(req)
+                wrapper.append(time.perf_counter() - t0)
+            else:
+                _direct(g.pipe, r, g.spec)
+                direct.append(time.perf_counter() - t0)
+    w, d = statistics.median(wrapper), statistics.median(direct)
+
+    batching = {}
+    for n in (4, 8):
+        reqs = [GenerationRequest(prompt=PROMPTS[i % len(PROMPTS)], seed=i) for i in range(n)]
+        seq_t, bat_t = [], []
+        for _ in range(max(1, repeats // 2)):
+            t0 = time.perf_counter()
+            seq = svc.generate_many(reqs, batch=False, use_cache=False)
+            seq_t.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            bat = svc.generate_many(reqs, batch=True, use_cache=False)
+            bat_t.append(time.perf_counter() - t0)
+        seq_swaps = sum(v.metadata.expert_swaps for v in seq)
+        bat_swaps = sum(v.metadata.expert_swaps for v in bat if v.metadata.batch_index == 0)
+        s, b = statistics.median(seq_t), statistics.median(bat_t)
+        batching[n] = {
+            "sequential_s": round(s, 3),
+            "batched_s": round(b, 3),
+            "sequential_videos_per_s": round(n / s, 3),
+            "batched_videos_per_s": round(n / b, 3),
+            "speedup": round(s / b, 2),
+            "sequential_swaps": seq_swaps,
+            "batched_swaps": bat_swaps,
+        }
+    m = g.generate(req).metadata
+    return {
+        "model_version": g.model_version,
+        "steps": r.steps,
+        "size": [r.height, r.width],
+        "frames": r.frames,
+        "seconds_per_video": round(w, 3),
+        "timings_one_video": m.timings,
+        "direct_pipeline_s": round(d, 3),
+        "wrapper_s": round(w, 3),
+        "overhead_pct": round(100 * (w - d) / d, 2),
+        "batching": batching,
+        "peak_rss_mb": round(m.peak_memory_bytes / 2**20, 1),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{threads} threads, load average at end {os.getloadavg()[0]:.1f}",
+        "repeats": repeats,
+    }
+
+
+def markdown(res: dict) -> str:
+    b4, b8 = res["batching"][4], res["batching"][8]
+    return f"""## Generation (tiny model, CPU)
+
+Reproduce: `python -m benchmarks.bench_generation` ({res["machine"]}; medians of {res["repeats"]} runs;
+the machine is shared, so absolute times move with other users' load).
+
+Model `{res["model_version"]}`, {res["size"][0]}x{res["size"][1]}, {res["frames"]} frames, {res["steps"]} steps, CFG on both experts.
+
+| metric | value |
+|---|---|
+| seconds per video (one request, wrapper) | {res["seconds_per_video"]:.3f} s |
+| of which denoise / decode | {res["timings_one_video"]["denoise_s"]:.3f} s / {res["timings_one_video"]["decode_s"]:.3f} s |
+| same `WanPipeline` called directly | {res["direct_pipeline_s"]:.3f} s |
+| wrapper overhead (goal <= 5%) | {res["overhead_pct"]:+.1f}% |
+| peak RSS of the process | {res["peak_rss_mb"]} MB |
+
+| videos | sequential | batched | speedup (goal >= 1.5x) | expert swaps sequential / batched |
+|---|---|---|---|---|
+| 4 | {b4["sequential_s"]:.2f} s ({b4["sequential_videos_per_s"]:.2f} videos/s) | {b4["batched_s"]:.2f} s ({b4["batched_videos_per_s"]:.2f} videos/s) | {b4["speedup"]:.2f}x | {b4["sequential_swaps"]} / {b4["batched_swaps"]} |
+| 8 | {b8["sequential_s"]:.2f} s ({b8["sequential_videos_per_s"]:.2f} videos/s) | {b8["batched_s"]:.2f} s ({b8["batched_videos_per_s"]:.2f} videos/s) | {b8["speedup"]:.2f}x | {b8["sequential_swaps"]} / {b8["batched_swaps"]} |
+
+No GPU was lent to this task: GPU step time, expert-switch step time and peak VRAM are not measured yet
+(`WanGenerator` on CUDA records them per video in `metadata.timings` / `peak_memory_bytes`).
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-write", action="store_true")
+    a = ap.parse_args()
+    res = run(a.repeats, a.threads)
+    print(json.dumps(res, indent=1))
+    if not a.no_write:
+        from benchmarks.report import write_section
+
+        write_section("generation", markdown(res))
+
+
+if __name__ == "__main__":
+    main()

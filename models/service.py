@@ -1,0 +1,117 @@
+"""Resident generation service: loads pipelines once, batches compatible requests.
+
+``GeneratorService`` keeps a cache of loaded ``WanGenerator`` objects (one per source,
+checkpoint, device and GPU options) so a worker process pays the load once and then serves
+many jobs. ``generate_many`` groups compatible requests (same size, frames, steps, guidance)
+into batches of at most ``max_batch``; each batch is one ``WanPipeline`` call, so the
+high-noise expert runs for every video of the batch before the single switch to the
+low-noise expert (one expert swap per batch, reported as ``metadata.expert_swaps``).
+Identical requests (same cache key) are generated once, and a small in-memory LRU of
+results keyed by ``cache_key`` avoids generating a repeated template twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+from models.generator import (
+    GeneratedVideo,
+    GenerationRequest,
+    GpuOptions,
+    ResolvedRequest,
+    WanGenerator,
+)
+
+
+class GeneratorService:
+    def __init__(self, settings=None, max_batch: int | None = None, result_cache: int = 32) -> None:
+        from reelforge.settings import get_settings
+
+        self.settings = settings or get_settings()
+        self._max_batch = max_batch or (self.settings.gen_max_batch or None)
+        self._generators: dict[tuple, WanGenerator] = {}
+        self._lock = threading.Lock()
+        self._results: OrderedDict[str, GeneratedVideo] = OrderedDict()
+        self._result_cache = result_cache
+        self.loads = 0
+        self.cache_hits = 0
+
+    def generator(
+        self,
+        source: str | None = None,
+        checkpoint_dir: Path | None = None,
+        device: str | None = None,
+    ) -> WanGenerator:
+        s = self.settings
+        source = source or s.generator
+        if checkpoint_dir is None and source == "wan":
+            checkpoint_dir = s.wan_checkpoint_dir
+        device = device or s.device
+        gpu = GpuOptions(group_offload=s.gen_group_offload, fp8_layerwise=s.gen_fp8)
+        key = (source, str(checkpoint_dir), device, gpu.group_offload, gpu.fp8_layerwise)
+        with self._lock:
+            gen = self._generators.get(key)
+            if gen is None:
+                sha_cache = Path(s.home).expanduser() / "cache" / "checkpoint-sha256.json"
+                gen = WanGenerator(source, checkpoint_dir, device, gpu, sha_cache)  # type: ignore[arg-type]
+                self._generators[key] = gen
+                self.loads += 1
+        return gen
+
+    def max_batch(self, gen: WanGenerator) -> int:
+        return self._max_batch or gen.spec.max_batch
+
+    def generate(self, request: GenerationRequest, **kw) -> GeneratedVideo:
+        return self.generate_many([request], **kw)[0]
+
+    def generate_many(
+        self,
+        requests: Sequence[GenerationRequest],
+        batch: bool = True,
+        use_cache: bool = True,
+        **gen_kw,
+    ) -> list[GeneratedVideo]:
+        """Generate videos in request order; compatible requests share batches."""
+        gen = self.generator(**gen_kw)
+        resolved: list[ResolvedRequest] = [gen.resolve(r) for r in requests]
+        keys = [gen.cache_key(r) for r in resolved]
+        out: dict[str, GeneratedVideo] = {}
+        todo: dict[str, ResolvedRequest] = {}
+        for k, r in zip(keys, resolved, strict=True):
+            if use_cache and k in self._results:
+                out[k] = self._results[k]
+                self._results.move_to_end(k)
+                self.cache_hits += 1
+            elif k not in todo:
+                todo[k] = r
+        groups: dict[tuple, list[tuple[str, ResolvedRequest]]] = {}
+        for k, r in todo.items():
+            groups.setdefault(r.batch_key(), []).append((k, r))
+        size = self.max_batch(gen) if batch else 1
+        for items in groups.values():
+            for i in range(0, len(items), size):
+                chunk = items[i : i + size]
+                videos = gen.generate_batch([r for _, r in chunk])
+                for (k, _), v in zip(chunk, videos, strict=True):
+                    out[k] = v
+                    if use_cache and self._result_cache:
+                        self._results[k] = v
+                        while len(self._results) > self._result_cache:
+                            self._results.popitem(last=False)
+        return [out[k] for k in keys]
+
+
+_SERVICE: GeneratorService | None = None
+_SERVICE_LOCK = threading.Lock()
+
+
+def get_service() -> GeneratorService:
+    """The process-wide resident service (a worker process loads each model once)."""
+    global _SERVICE
+    with _SERVICE_LOCK:
+        if _SERVICE is None:
+            _SERVICE = GeneratorService()
+        return _SERVICE

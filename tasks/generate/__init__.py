@@ -1,0 +1,1 @@
+"""Generation stage: prompt -> video frames + lineage metadata (see models/generator.py)."""
