@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import diffusers.utils.logging
 import numpy as np
+import transformers.utils.logging
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reelforge.errors import InvalidInput, ReelForgeError
@@ -435,6 +437,9 @@ class WanGenerator:
         self.checkpoint_sha256 = checkpoint_sha256(path, sha_cache)
         self.model_version = f"{source}-{self.checkpoint_sha256[:16]}"
         try:
+            # Loading bars belong to interactive notebooks, not to CLI output and worker logs.
+            diffusers.utils.logging.disable_progress_bar()
+            transformers.utils.logging.disable_progress_bar()
             self.pipe = WanPipeline.from_pretrained(str(path), dtype=dtype)
         except (OSError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
