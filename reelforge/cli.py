@@ -22,7 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# Each module exposes register(app); a missing module means that stage is not installed.
+# Each stage's commands live in its own module, which exposes register(app).
 COMMAND_MODULES = (
     "reelforge.cli_generate",
     "reelforge.cli_enhance",
@@ -73,27 +73,64 @@ def status(json_output: bool = JsonOption, debug: bool = DebugOption) -> None:
 
 
 @app.command()
-def doctor(json_output: bool = JsonOption, debug: bool = DebugOption) -> None:
-    """Check settings, binaries and connectivity, and say what to fix."""
+def doctor(
+    repair: bool = typer.Option(
+        False, "--repair", help="Fix what is safe: delete orphan objects, close stuck runs."
+    ),
+    delete_published: bool = typer.Option(
+        False,
+        "--delete-published",
+        help="With --repair, also delete orphans in the published bucket.",
+    ),
+    json_output: bool = JsonOption,
+    debug: bool = DebugOption,
+) -> None:
+    """Check settings, binaries and connectivity, and say what to fix; find what crashes left."""
+    from reelforge import repair as sweep
     from reelforge.doctor import run_checks
 
     def body() -> dict[str, Any]:
         checks = run_checks(get_settings())
-        payload = {"checks": [c.as_json() for c in checks], "ok": all(c.ok for c in checks)}
+        payload: dict[str, Any] = {"checks": [c.as_json() for c in checks]}
         if not json_output:
             for check in checks:
                 mark = "[green]ok[/green]" if check.ok else "[red]FAIL[/red]"
                 console.print(f"{mark} {check.name}: {check.detail}", highlight=False)
                 if not check.ok and check.fix:
                     console.print(f"     fix: {check.fix}", highlight=False)
-        if not payload["ok"]:
-            failed = [c.name for c in checks if not c.ok]
+        failed = [c.name for c in checks if not c.ok]
+        if failed:
             raise ServiceUnavailable(
                 f"doctor found problems: {', '.join(failed)}", extra={"checks": payload["checks"]}
             )
+        findings = sweep.scan()
+        if repair:
+            findings = sweep.repair(findings, delete_published=delete_published)
+        payload["sweep"] = findings.as_json()
+        if not json_output:
+            _render_sweep(findings, repaired=repair)
         return payload
 
     run_command(body, json_output=json_output, debug=debug, render=lambda _: None)
+
+
+def _render_sweep(findings, *, repaired: bool) -> None:
+    rows = [
+        ("orphan objects", findings.orphan_objects),
+        ("dangling lineage rows", findings.dangling_assets),
+        ("stuck activities", findings.stuck_activities),
+    ]
+    for name, items in rows:
+        mark = "[green]ok[/green]" if not items else "[yellow]found[/yellow]"
+        console.print(f"{mark} {name}: {len(items)}", highlight=False)
+        for item in items[:20]:
+            console.print(f"     {item}", highlight=False)
+    for line in findings.repaired:
+        console.print(f"[green]repaired[/green] {line}", highlight=False)
+    for uri in findings.kept:
+        console.print(f"kept (published or quarantined) {uri}", highlight=False)
+    if not findings.clean and not repaired:
+        console.print("run `reelforge doctor --repair` to fix what is safe to fix", highlight=False)
 
 
 @app.command()
@@ -181,8 +218,4 @@ def _render_lineage(payload: dict[str, Any]) -> None:
 
 
 for _module in COMMAND_MODULES:
-    try:
-        importlib.import_module(_module).register(app)
-    except ModuleNotFoundError as exc:
-        if exc.name != _module:
-            raise
+    importlib.import_module(_module).register(app)
