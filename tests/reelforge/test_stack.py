@@ -80,7 +80,9 @@ def test_up_twice_status_healthy_then_down_leaves_nothing(other_stack_env):
 
 def test_busy_port_is_named_in_a_one_line_error(other_stack_env):
     with socket.socket() as squatter:
-        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the port may be in TIME_WAIT
+        squatter.setsockopt(
+            socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+        )  # the port may be in TIME_WAIT
         squatter.bind(("127.0.0.1", 35432))
         squatter.listen()
         result = _cli(other_stack_env, "up")
