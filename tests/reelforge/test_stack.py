@@ -12,6 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from scripts.free_ports import free_block
+
 REELFORGE = str(Path(sys.executable).parent / "reelforge")
 
 
@@ -37,11 +39,14 @@ def other_stack_env(tmp_path):
         for k, v in os.environ.items()
         if not k.startswith(("REELFORGE_", "PREFECT_")) and k != "DO_NOT_TRACK"
     }
+    taken = {int(os.environ[k]) for k in ("REELFORGE_PG_PORT", "REELFORGE_PREFECT_PORT")}
+    s3 = int(os.environ["REELFORGE_S3_PORT"])
+    taken |= set(range(s3, s3 + 10))
     env.update(
         REELFORGE_HOME=str(tmp_path / "home"),
-        REELFORGE_PG_PORT="35432",
-        REELFORGE_S3_PORT="38333",
-        REELFORGE_PREFECT_PORT="34200",
+        REELFORGE_PG_PORT=str(free_block(35432, 1, taken)),
+        REELFORGE_S3_PORT=str(free_block(38333, 10, taken)),
+        REELFORGE_PREFECT_PORT=str(free_block(34200, 1, taken)),
     )
     yield env
     _cli(env, "down")
@@ -79,14 +84,15 @@ def test_up_twice_status_healthy_then_down_leaves_nothing(other_stack_env):
 
 
 def test_busy_port_is_named_in_a_one_line_error(other_stack_env):
+    port = int(other_stack_env["REELFORGE_PG_PORT"])
     with socket.socket() as squatter:
         squatter.setsockopt(
             socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
         )  # the port may be in TIME_WAIT
-        squatter.bind(("127.0.0.1", 35432))
+        squatter.bind(("127.0.0.1", port))
         squatter.listen()
         result = _cli(other_stack_env, "up")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert "port 35432" in lines[0] and "REELFORGE_PG_PORT" in lines[0]
+    assert f"port {port}" in lines[0] and "REELFORGE_PG_PORT" in lines[0]
