@@ -124,9 +124,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, default=166_667, help="6 assets per chain")
     parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument(
-        "--reuse", action="store_true", help="measure the graph a previous run built"
-    )
     args = parser.parse_args()
 
     url = make_url(get_settings().sqlalchemy_url)
@@ -184,7 +181,7 @@ def main() -> None:
     markdown = f"""## Lineage queries (issue 2)
 
 Machine: {machine_line()}. PostgreSQL: embedded 18 (default settings).
-Graph: {assets:,} assets, {edges:,} derived-from edges, built in {build_s:.0f} s (nan: reused).
+Graph: {assets:,} assets, {edges:,} derived-from edges, built in {build_s:.0f} s.
 Command: `python -m benchmarks.bench_lineage --chains {args.chains} --samples {args.samples}`
 
 | query | p50 ms | p95 ms | nodes returned (median) | goal | |
