@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -33,21 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.machine import cpu_model
+
 
 def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def make_clip(path: Path, astronaut: Path) -> None:

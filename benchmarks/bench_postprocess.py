@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.machine import cpu_model
 from tasks.postprocess.audio import AudioSpec
 from tasks.postprocess.ffmpeg import ffmpeg_exe, ffmpeg_version
 from tasks.postprocess.logo import LogoSpec, place_logo, validate_logo
@@ -52,16 +53,6 @@ REPO = Path(__file__).resolve().parent.parent
 LOGO = REPO / "examples" / "logo.png"
 MUSIC = REPO / "examples" / "music.wav"
 NAMES = ["Ana", "Bo", "Chen Wei 陈伟", "Dana", "Eun-ji 은지", "Farah", "Gō 剛"]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def make_clip(path: Path, seconds: float = 5.0) -> None:
