@@ -276,3 +276,73 @@ class SafetyVerdict(Base):
     asset: Mapped[Asset] = relationship(back_populates="verdicts")
 
     __table_args__ = (Index("ix_safety_verdicts_asset_id", "asset_id", "passed"),)
+
+
+# --- HTTP API (reelforge/api) ---------------------------------------------------------------
+
+
+class ApiKey(Base):
+    """A tenant's API key: only a SHA-256 of the key is stored (keys are 256-bit random)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created_at()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("key_hash ~ '^[0-9a-f]{64}$'", name="key_hash_hex"),
+        Index("ix_api_keys_tenant_id", "tenant_id"),
+    )
+
+
+class JobStatus(enum.StrEnum):
+    queued = "queued"  # accepted, not yet handed to Prefect
+    retrying = "retrying"  # a retry was asked for, not yet handed to Prefect
+    submitted = "submitted"  # a flow run exists, not yet running
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class JobRecord(Base):
+    """A job submitted over HTTP (a video or a campaign) and where its flow run stands."""
+
+    __tablename__ = "video_jobs"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "job_status"))
+    executor: Mapped[str] = mapped_column(String(16))
+    stage: Mapped[str | None] = mapped_column(String(64))
+    stages_done: Mapped[int] = mapped_column(server_default=text("0"))
+    stages_total: Mapped[int] = mapped_column(server_default=text("0"))
+    flow_run_id: Mapped[uuid.UUID | None]
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL")
+    )
+    request: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('video', 'campaign')", name="kind_known"),
+        Index("ix_video_jobs_tenant_status", "tenant_id", "status"),
+        Index("ix_video_jobs_tenant_created", "tenant_id", "created_at"),
+        Index("ix_video_jobs_flow_run_id", "flow_run_id"),
+        Index(
+            "ix_video_jobs_pending",
+            "created_at",
+            postgresql_where=text("status IN ('queued', 'retrying', 'submitted', 'running')"),
+        ),
+    )

@@ -3,7 +3,10 @@
     enhance -> text safety -> generate -> visual safety -> post-process
             -> safety on renditions -> publish
 
-Every stage records its own lineage in the same transaction as its outputs.
+Every stage records its own lineage in the same transaction as its outputs, persists its
+result to S3 and has a content-derived cache key (reelforge/caching.py): retrying a failed
+run re-runs only the stages that did not finish. Personalised jobs (an audience) render
+only their overlay on top of the shared, cached base.
 """
 
 from __future__ import annotations
@@ -12,21 +15,23 @@ from prefect import flow, runtime
 
 from db.models import AssetKind
 from reelforge.jobs import VideoJob, VideoResult
+from reelforge.orchestration import RESULTS_BLOCK
 from reelforge.progress import StageProgress
+from tasks.context import job_context
 from tasks.enhance.task import enhance_prompt, record_inputs
 from tasks.generate.task import generate_clip_task
+from tasks.personalise.task import personalise
 from tasks.postprocess.task import ingest_brand_kit_task, postprocess
 from tasks.publish.task import publish
-from tasks.record import context_for
 from tasks.safety.task import check_texts, moderate
 
 STAGES = ("inputs", "enhance", "text safety", "generate", "visual safety", "post-process",
           "rendition safety", "publish")  # fmt: skip
 
 
-@flow(name="video", retries=0, log_prints=True)
+@flow(name="video", retries=0, log_prints=True, persist_result=True, result_storage=RESULTS_BLOCK)
 def video_flow(job: VideoJob) -> VideoResult:
-    ctx = context_for(job.tenant, flow_run_id=runtime.flow_run.id)
+    ctx = job_context(job, flow_run_id=runtime.flow_run.id)
     progress = StageProgress(f"video-{runtime.flow_run.id}", STAGES)
 
     inputs = record_inputs(ctx, job)
@@ -47,7 +52,8 @@ def video_flow(job: VideoJob) -> VideoResult:
     moderate(ctx, [clip], job.policy)
     progress.step("visual safety")
 
-    rendered = postprocess(ctx, job, clip, brand, inputs.get(AssetKind.overlay_text))
+    render = personalise if job.audience else postprocess
+    rendered = render(ctx, job, clip, brand, inputs.get(AssetKind.overlay_text))
     progress.step("post-process")
 
     moderate(ctx, [rendered.rendition, rendered.thumbnail], job.policy)

@@ -28,6 +28,8 @@ COMMAND_MODULES = (
     "reelforge.cli_enhance",
     "reelforge.cli_moderate",
     "reelforge.cli_model",
+    "reelforge.cli_orchestrate",
+    "reelforge.cli_api",
 )
 
 

@@ -30,6 +30,9 @@ class VideoJob(BaseModel):
     text: str | None = Field(default=None, description="Overlay text (name, price, CTA).")
     policy: str = Field(default="default", description="Safety policy name.")
     audience: str | None = Field(default=None, description="End user id for personalised runs.")
+    campaign: str | None = Field(
+        default=None, max_length=200, description="Campaign the job belongs to (lineage)."
+    )
 
 
 class PublishedVideo(BaseModel):

@@ -4,11 +4,13 @@ progress artifact in the UI. The flow reports; whoever runs it decides how to sh
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextvars import ContextVar
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar, copy_context
 
 Listener = Callable[[str, int, int], None]  # (stage, done, total)
 
 _listener: ContextVar[Listener | None] = ContextVar("reelforge_progress", default=None)
+_updates = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reelforge-progress")
 
 
 def listen(listener: Listener | None) -> None:
@@ -31,7 +33,16 @@ class StageProgress:
         from prefect.artifacts import update_progress_artifact
 
         self.done += 1
-        update_progress_artifact(self.artifact_id, 100.0 * self.done / len(self.stages))
+        # Sent from a background thread, in order, so the next stage need not wait for the
+        # API; the last step waits until every update has landed.
+        self._pending = _updates.submit(
+            copy_context().run,  # the caller's Prefect settings (API URL) go along
+            update_progress_artifact,
+            self.artifact_id,
+            100.0 * self.done / len(self.stages),
+        )
+        if self.done == len(self.stages):
+            self._pending.result()
         listener = _listener.get()
         if listener is not None:
             listener(stage, self.done, len(self.stages))

@@ -8,12 +8,13 @@ from typing import Any
 from prefect.tasks import exponential_backoff
 
 from reelforge.errors import BlockedBySafety, InvalidInput
+from reelforge.failpoints import FailpointError
 
 
 def is_transient(task: Any, task_run: Any, state: Any) -> bool:
     try:
         state.result()
-    except (InvalidInput, BlockedBySafety):
+    except (InvalidInput, BlockedBySafety, FailpointError):
         return False
     except Exception:
         return True

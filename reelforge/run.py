@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from reelforge.errors import ReelForgeError, ServiceUnavailable
 from reelforge.jobs import VideoJob, VideoResult
+from reelforge.orchestration import ensure_results_storage, in_process
 from reelforge.prefect_env import configure_prefect
 from reelforge.progress import listen
 from reelforge.settings import get_settings
@@ -19,12 +20,14 @@ def run_video(
     settings = get_settings()
     configure_prefect(settings)
     _require_prefect(settings.prefect_api)
+    ensure_results_storage(settings)  # stage results persist to S3 (resume on retry)
     # Prefect's own console logging would interleave with our progress bar and JSON.
     logging.getLogger("prefect").setLevel(logging.WARNING)
     from flows.video import video_flow
 
     listen(on_stage)
-    state = video_flow(job, return_state=True)
+    with in_process(fresh=True):  # a new run: no heartbeat thread, no cache lookups
+        state = video_flow(job, return_state=True)
     flow_run_id = str(state.state_details.flow_run_id)
     if state.is_completed():
         return state.result()

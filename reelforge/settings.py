@@ -62,6 +62,33 @@ class Settings(BaseSettings):
     )
     prefect_port: int = Field(default=14200, description="Port of the local Prefect server.")
 
+    # --- Orchestration (flows/, reelforge/orchestration.py) -------------------------------
+    bucket_results: str = Field(
+        default="reelforge-results",
+        description="Bucket for Prefect task results (resume and cache hits across machines).",
+    )
+    cpu_pool: str = Field(
+        default="reelforge-cpu", description="Prefect work pool of campaign orchestration runs."
+    )
+    gpu_pool: str = Field(
+        default="reelforge-gpu", description="Prefect work pool of video and personalised runs."
+    )
+    gpu_slots: int = Field(
+        default=0,
+        ge=0,
+        description="Generations this machine runs at once; 0: one per CUDA device (1 on CPU).",
+    )
+    gpu_lease_seconds: int = Field(
+        default=60,
+        ge=60,
+        le=86400,
+        description="Lease of a generation slot: a crashed worker's slot frees after this.",
+    )
+    failpoints: str | None = Field(
+        default=None,
+        description="Test failpoints, e.g. publish:1 (fail once); stage:N[:transient|crash].",
+    )
+
     # --- Generation --------------------------------------------------------------------
     generator: Literal["tiny", "wan"] = Field(
         default="tiny",
@@ -137,6 +164,41 @@ class Settings(BaseSettings):
     )
     enhance_temperature: float = Field(
         default=0.7, ge=0, le=2, description="LLM sampling temperature (0: greedy)."
+    )
+
+    # --- HTTP API and dashboard (reelforge/api) -------------------------------------------
+    api_max_queued: int = Field(
+        default=50,
+        ge=1,
+        le=100_000,
+        description="Jobs a tenant may have waiting (not yet running); past it the API answers "
+        "429 with Retry-After.",
+    )
+    api_retry_after_seconds: int = Field(
+        default=10, ge=1, le=3600, description="Retry-After (seconds) sent with a 429."
+    )
+    api_executor: Literal["pool", "local"] = Field(
+        default="pool",
+        description="pool: API jobs run as flow runs of Prefect deployments (`reelforge worker`). "
+        "local: the API process runs them itself (a single API process only).",
+    )
+    api_local_concurrency: int = Field(
+        default=1, ge=1, le=16, description="local executor: flow runs at once in the API process."
+    )
+    api_dispatch: bool = Field(
+        default=True,
+        description="Run the dispatcher (job queue -> Prefect, run states -> jobs) inside "
+        "`reelforge serve`.",
+    )
+    api_session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs dashboard session cookies. Unset: a random secret per process "
+        "(logins end when the API restarts).",
+    )
+    prefect_ui_url: str | None = Field(
+        default=None,
+        description="Prefect UI base URL the dashboard links to. Unset: the Prefect API URL "
+        "without /api.",
     )
 
     debug: bool = Field(default=False, description="Print tracebacks on errors.")

@@ -442,6 +442,10 @@ def up(settings: Settings, *, progress: Callable[[str], None] = lambda _: None) 
         if settings.uses_local_prefect:
             progress("Prefect")
             start_prefect(settings, layout)
+        progress("Prefect objects")
+        from reelforge.orchestration import ensure_prefect_objects
+
+        ensure_prefect_objects(settings)  # result storage block, work pools
     except BaseException:
         down(settings, keep=before)
         raise

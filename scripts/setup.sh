@@ -7,11 +7,15 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 
-# A CJK-capable font for text overlays (Chinese, Japanese, Korean).
-if ! fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk"; then
+# Debian packages: a CJK-capable font for text overlays, and Chromium for the dashboard's
+# browser tests (Playwright drives /usr/bin/chromium; it never downloads a browser).
+NEED=()
+fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || NEED+=(fonts-wqy-zenhei fontconfig)
+[ -x /usr/bin/chromium ] || NEED+=(chromium)
+if [ ${#NEED[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq fonts-wqy-zenhei fontconfig >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${NEED[@]}" >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prefect import task
 
+from reelforge.caching import StageCache
+from reelforge.failpoints import failpoint
 from reelforge.jobs import PublishedVideo
 from reelforge.retry import TRANSIENT
 from tasks.postprocess.stage import Rendered
@@ -11,6 +13,7 @@ from tasks.publish.stage import publish_stage
 from tasks.record import StageContext
 
 
-@task(name="publish", **TRANSIENT)
+@task(name="publish", cache_policy=StageCache(stage="publish"), **TRANSIENT)
 def publish(ctx: StageContext, rendered: Rendered) -> PublishedVideo:
+    failpoint("publish")
     return publish_stage(ctx, rendered)

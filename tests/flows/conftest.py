@@ -4,6 +4,8 @@ import uuid
 
 import pytest
 
+from tests.flows.pools import pools  # noqa: F401  (fixture: work pools of a test's own)
+
 
 @pytest.fixture
 def tenant_slug() -> str:

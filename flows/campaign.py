@@ -1,0 +1,63 @@
+"""The campaign flow: one video flow per product and rendition, bounded, cached per product.
+
+    plan products -> fan out (at most spec.concurrency at once) -> report (table artifact)
+
+A product whose inputs did not change since a finished run is a cache hit: nothing is
+generated or published again. ``executor="pool"`` sends each video to the video deployment
+(workers of the gpu pool, on any machine); ``"local"`` runs them here as subflows.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, runtime, task
+from prefect.context import TaskRunContext
+
+from reelforge.caching import KeyField, model_version
+from reelforge.campaign import (
+    CampaignReport,
+    Executor,
+    ProductPlan,
+    ProductResult,
+    ProductVideo,
+    plan_products,
+)
+from reelforge.campaign_report import CampaignProgress, publish_report, register, results_of
+from reelforge.campaign_spec import CampaignSpec
+from reelforge.deployments import run_video_job
+from reelforge.failpoints import failpoint
+from reelforge.fanout import fan_out
+from reelforge.orchestration import RESULTS_BLOCK
+
+
+@task(name="product", cache_policy=KeyField(argument="plan"), task_run_name="product-{plan.sku}")
+def make_product(plan: ProductPlan, executor: Executor) -> ProductResult:
+    failpoint("product")
+    videos = [ProductVideo.of(job, run_video_job(job, executor)) for job in plan.jobs]
+    return ProductResult(sku=plan.sku, name=plan.name, status="made", videos=videos)
+
+
+@task(name="product-dry-run", task_run_name="dry-{plan.sku}", persist_result=False)
+def check_product(plan: ProductPlan, executor: Executor) -> ProductResult:
+    store = TaskRunContext.get().result_store
+    if store.exists(plan.cache_key):
+        made: ProductResult = store.read(plan.cache_key).result
+        return made.model_copy(update={"status": "cached"})
+    return ProductResult(sku=plan.sku, name=plan.name, status="would-make")
+
+
+@flow(name="campaign", persist_result=True, result_storage=RESULTS_BLOCK)
+def campaign_flow(
+    spec: CampaignSpec, executor: Executor = "local", dry_run: bool = False
+) -> CampaignReport:
+    register(spec)
+    plans = plan_products(spec, model_version())
+    progress = CampaignProgress(spec.name, runtime.flow_run.id, len(plans))
+
+    step = check_product if dry_run else make_product
+    states = fan_out(
+        lambda plan: step.submit(plan, executor), plans, limit=spec.concurrency, on_done=progress
+    )
+
+    report = results_of(spec, plans, states, dry_run=dry_run)
+    publish_report(report)
+    return report

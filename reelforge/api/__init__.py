@@ -1,0 +1,5 @@
+"""The HTTP API and the ops dashboard (``reelforge serve``)."""
+
+from reelforge.api.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,208 @@
+"""The app factory: API routes, dashboard, health, metrics, one-line JSON errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from reelforge.api import schemas
+from reelforge.api.store import Backpressure, Conflict
+from reelforge.errors import InvalidInput, ReelForgeError, ServiceUnavailable
+from reelforge.settings import Settings, get_settings
+from reelforge.version import code_version
+
+log = logging.getLogger("reelforge.api")
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())[:500]
+
+
+def _validation_message(errors: list[Any]) -> str:
+    if not errors:
+        return "invalid input"
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "input"
+    return _one_line(f"invalid {where}: {first.get('msg', 'invalid')}")
+
+
+def create_app(settings: Settings | None = None, *, dispatch: bool | None = None) -> FastAPI:
+    """The ASGI app. ``dispatch`` (default: settings.api_dispatch) runs the dispatcher here."""
+    settings = settings or get_settings()
+    run_dispatcher = settings.api_dispatch if dispatch is None else dispatch
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if run_dispatcher:
+            from reelforge.api.dispatcher import Dispatcher
+
+            app.state.dispatcher = Dispatcher(settings)
+            app.state.dispatcher.start()
+        try:
+            yield
+        finally:
+            if app.state.dispatcher is not None:
+                app.state.dispatcher.stop()
+
+    app = FastAPI(
+        title="ReelForge API",
+        version=code_version(),
+        description="Submit marketing videos, campaigns and personalised runs; follow them; "
+        "trace any video to its prompt and model. Authenticate with a tenant API key "
+        "(`reelforge api-key create TENANT`).",
+        lifespan=lifespan,
+    )
+    from reelforge.api.metrics import build_registry
+    from reelforge.storage import ObjectStore
+
+    app.state.settings = settings
+    app.state.objects = ObjectStore(settings)
+    app.state.dispatcher = None
+    app.state.registry, latency = build_registry()
+
+    app.add_middleware(_Timing, histogram=latency)
+
+    def problem(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"error": _one_line(message)}, status_code=status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(422, _validation_message(list(exc.errors())))
+
+    @app.exception_handler(ValidationError)
+    async def model_invalid(_: Request, exc: ValidationError) -> JSONResponse:
+        return problem(422, _validation_message(list(exc.errors())))
+
+    @app.exception_handler(Backpressure)
+    async def busy(_: Request, exc: Backpressure) -> JSONResponse:
+        return problem(429, str(exc), {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(Conflict)
+    async def conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return problem(409, str(exc))
+
+    @app.exception_handler(InvalidInput)
+    async def invalid(_: Request, exc: InvalidInput) -> JSONResponse:
+        return problem(422, str(exc))
+
+    @app.exception_handler(ServiceUnavailable)
+    async def unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:
+        return problem(503, str(exc), {"Retry-After": "5"})
+
+    @app.exception_handler(ReelForgeError)
+    async def failed(_: Request, exc: ReelForgeError) -> JSONResponse:
+        return problem(500, str(exc))
+
+    from reelforge.api.dashboard import LoginRequired
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(_: Request, exc: LoginRequired) -> Response:
+        from fastapi.responses import RedirectResponse
+
+        return RedirectResponse("/dashboard/login", status_code=303)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, _one_line(exc))  # fmt: skip
+        return problem(500, f"internal error ({type(exc).__name__})")
+
+    @app.get("/healthz", response_model=schemas.Health, tags=["ops"])
+    def healthz() -> schemas.Health:
+        """The process is up (no dependencies checked)."""
+        return schemas.Health(ok=True)
+
+    @app.get("/readyz", response_model=schemas.Health, responses={503: {"model": schemas.Health}}, tags=["ops"])  # fmt: skip
+    def readyz() -> Response:
+        """PostgreSQL, S3 and Prefect answer (and the dispatcher, where it runs here)."""
+        checks = _readiness(app)
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ok": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(app.state.registry), media_type=CONTENT_TYPE_LATEST)
+
+    from reelforge.api.dashboard import router as dashboard_router
+    from reelforge.api.routes import router
+
+    app.include_router(router)
+    app.include_router(dashboard_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _readiness(app: FastAPI) -> dict[str, str]:
+    import httpx
+    from sqlalchemy import text
+
+    from db.session import session_scope
+
+    settings: Settings = app.state.settings
+    checks: dict[str, str] = {}
+    try:
+        with session_scope() as session:
+            session.execute(text("SELECT 1 FROM video_jobs LIMIT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = _one_line(f"{type(exc).__name__}: {exc}")[:200]
+    try:
+        app.state.objects.client.bucket_exists(settings.bucket_published)
+        checks["s3"] = "ok"
+    except Exception as exc:
+        checks["s3"] = _one_line(f"{type(exc).__name__}")
+    try:
+        httpx.get(f"{settings.prefect_api}/health", timeout=2).raise_for_status()
+        checks["prefect"] = "ok"
+    except Exception as exc:
+        checks["prefect"] = _one_line(f"{type(exc).__name__}")
+    dispatcher = app.state.dispatcher
+    if dispatcher is not None:
+        checks["dispatcher"] = "ok" if dispatcher.last_error is None else dispatcher.last_error
+    return checks
+
+
+class _Timing:
+    """Request latency by route (plain ASGI: no per-request task like BaseHTTPMiddleware)."""
+
+    def __init__(self, app: Any, histogram: Any) -> None:
+        self.app = app
+        self.histogram = histogram
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.histogram.labels(scope["method"], route, str(status["code"])).observe(
+                time.perf_counter() - started
+            )

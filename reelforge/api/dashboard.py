@@ -1,0 +1,294 @@
+"""The ops dashboard: server-rendered pages (Jinja2) and a little plain JavaScript.
+
+Login with the tenant's API key: the session is a signed cookie (itsdangerous; secret from
+settings) holding the key's id and a CSRF token, never the key. Every form carries that token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from reelforge.api import schemas, service, store
+from reelforge.api.deps import get_session
+from reelforge.api.keys import Principal, authenticate, principal_of_key_id
+from reelforge.api.lineage_svg import layout
+from reelforge.api.store import Backpressure, Conflict
+from reelforge.errors import InvalidInput
+from reelforge.settings import Settings
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+COOKIE = "rf_session"
+LOGIN_COOKIE = "rf_login"
+SESSION_SECONDS = 12 * 3600
+_PROCESS_SECRET = secrets.token_urlsafe(32)
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+
+
+class LoginRequired(Exception):
+    pass
+
+
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    secret = (
+        settings.api_session_secret.get_secret_value()
+        if settings.api_session_secret is not None
+        else _PROCESS_SECRET
+    )
+    return URLSafeTimedSerializer(secret, salt="reelforge-dashboard")
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _read_cookie(request: Request, name: str, max_age: int) -> dict[str, Any] | None:
+    raw = request.cookies.get(name)
+    if not raw:
+        return None
+    try:
+        data = _serializer(_settings(request)).loads(raw, max_age=max_age)
+    except (BadSignature, ValueError, TypeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _set_cookie(request: Request, response: Response, name: str, data: dict[str, Any], max_age: int) -> None:  # fmt: skip
+    response.set_cookie(
+        name,
+        _serializer(_settings(request)).dumps(data),
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/dashboard",
+    )
+
+
+class Viewer:
+    def __init__(self, principal: Principal, csrf: str) -> None:
+        self.principal = principal
+        self.csrf = csrf
+
+
+def viewer(request: Request, session: Session = Depends(get_session)) -> Viewer:
+    data = _read_cookie(request, COOKIE, SESSION_SECONDS)
+    if data is None:
+        raise LoginRequired()
+    try:
+        key_id = uuid.UUID(str(data.get("k")))
+    except ValueError:
+        raise LoginRequired() from None
+    principal = principal_of_key_id(session, key_id)
+    if principal is None:
+        raise LoginRequired()
+    return Viewer(principal, str(data.get("c", "")))
+
+
+async def _form(request: Request) -> dict[str, str]:
+    try:
+        form = await request.form()
+    except Exception:
+        return {}
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _csrf_ok(expected: str, given: str | None) -> bool:
+    return bool(expected) and given is not None and hmac.compare_digest(expected, given)
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    settings = _settings(request)
+    ui = settings.prefect_ui_url or settings.prefect_api.removesuffix("/api")
+    return TEMPLATES.TemplateResponse(
+        request, name, {"prefect_ui": ui.rstrip("/"), **context}, status_code=status
+    )
+
+
+def _forbidden(request: Request) -> HTMLResponse:
+    return HTMLResponse("<h1>403</h1><p>The form expired: reload the page and try again.</p>", 403)
+
+
+# --- login ------------------------------------------------------------------------------------
+
+
+@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+def home() -> RedirectResponse:
+    return RedirectResponse("/dashboard/runs", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, error: str | None = None) -> HTMLResponse:
+    token = secrets.token_urlsafe(24)
+    response = _page(request, "login.html", {"csrf": token, "error": error, "viewer": None})
+    _set_cookie(request, response, LOGIN_COOKIE, {"c": token}, 3600)
+    return response
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, session: Session = Depends(get_session)) -> Response:
+    form = await _form(request)
+    pending = _read_cookie(request, LOGIN_COOKIE, 3600)
+    if pending is None or not _csrf_ok(str(pending.get("c", "")), form.get("csrf")):
+        return _forbidden(request)
+    principal = authenticate(session, form.get("api_key", "").strip())
+    if principal is None:
+        token = secrets.token_urlsafe(24)
+        response = _page(
+            request,
+            "login.html",
+            {"csrf": token, "error": "That key is not valid.", "viewer": None},
+            status=401,
+        )
+        _set_cookie(request, response, LOGIN_COOKIE, {"c": token}, 3600)
+        return response
+    response = RedirectResponse("/dashboard/runs", status_code=303)
+    data = {"k": str(principal.key_id), "c": secrets.token_urlsafe(24)}
+    _set_cookie(request, response, COOKIE, data, SESSION_SECONDS)
+    response.delete_cookie(LOGIN_COOKIE, path="/dashboard")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, who: Viewer = Depends(viewer)) -> Response:
+    form = await _form(request)
+    if not _csrf_ok(who.csrf, form.get("csrf")):
+        return _forbidden(request)
+    response = RedirectResponse("/dashboard/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/dashboard")
+    return response
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+def _runs_context(session: Session, who: Viewer) -> dict[str, Any]:
+    jobs = store.list_jobs(session, who.principal, limit=50)
+    return {"jobs": jobs, "viewer": who}
+
+
+@router.get("/runs", response_class=HTMLResponse)
+def runs_page(
+    request: Request,
+    message: str | None = None,
+    who: Viewer = Depends(viewer),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    return _page(request, "runs.html", {**_runs_context(session, who), "message": message})
+
+
+@router.get("/runs/table", response_class=HTMLResponse)
+def runs_table(
+    request: Request, who: Viewer = Depends(viewer), session: Session = Depends(get_session)
+) -> HTMLResponse:
+    return _page(request, "runs_table.html", _runs_context(session, who))
+
+
+@router.post("/runs/{run_id}/retry")
+async def retry(
+    request: Request,
+    run_id: uuid.UUID,
+    who: Viewer = Depends(viewer),
+    session: Session = Depends(get_session),
+) -> Response:
+    form = await _form(request)
+    if not _csrf_ok(who.csrf, form.get("csrf")):
+        return _forbidden(request)
+    try:
+        job = store.request_retry(session, who.principal, run_id)
+    except Conflict as exc:
+        return _redirect_runs(str(exc))
+    if job is None:
+        return HTMLResponse("<h1>404</h1><p>No such run.</p>", 404)
+    return _redirect_runs(f"retrying {job.id}")
+
+
+def _redirect_runs(message: str) -> RedirectResponse:
+    from urllib.parse import quote
+
+    return RedirectResponse(f"/dashboard/runs?message={quote(message[:200])}", status_code=303)
+
+
+@router.post("/videos")
+async def submit(
+    request: Request, who: Viewer = Depends(viewer), session: Session = Depends(get_session)
+) -> Response:
+    form = await _form(request)
+    if not _csrf_ok(who.csrf, form.get("csrf")):
+        return _forbidden(request)
+    fields: dict[str, Any] = {
+        k: v for k, v in form.items() if k in ("prompt", "aspect", "seed", "text", "lut") and v
+    }
+    try:
+        body = schemas.VideoIn.model_validate(fields)
+        job = service.submit_video(session, _settings(request), who.principal, body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return _redirect_runs(f"invalid {'.'.join(map(str, first['loc']))}: {first['msg']}")
+    except (Backpressure, InvalidInput) as exc:
+        return _redirect_runs(str(exc))
+    return _redirect_runs(f"submitted {job.id}")
+
+
+# --- videos ----------------------------------------------------------------------------------
+
+
+@router.get("/videos", response_class=HTMLResponse)
+def videos_page(
+    request: Request, who: Viewer = Depends(viewer), session: Session = Depends(get_session)
+) -> HTMLResponse:
+    from db.models import JobStatus
+
+    objects = request.app.state.objects
+    jobs = store.list_jobs(
+        session, who.principal, kind="video", status=JobStatus.completed, limit=24
+    )
+    videos = [service.video_view(session, who.principal, objects, j, internal=True) for j in jobs]
+    return _page(request, "videos.html", {"videos": videos, "viewer": who})
+
+
+# --- lineage ----------------------------------------------------------------------------------
+
+
+@router.get("/assets/{asset_id}/lineage", response_class=HTMLResponse)
+def lineage_page(
+    request: Request,
+    asset_id: uuid.UUID,
+    who: Viewer = Depends(viewer),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    nodes = service.lineage_of(session, who.principal, asset_id)
+    if not nodes:
+        return _page(request, "notfound.html", {"viewer": who, "what": "asset"}, status=404)
+    params = service.activity_parameters(session, {n.activity_id for n in nodes if n.activity_id})
+    graph = layout(asset_id, nodes, params, lambda a: f"/dashboard/assets/{a}/lineage")
+    root = next(n for n in nodes if n.asset_id == asset_id)
+    return _page(
+        request, "lineage.html", {"graph": graph, "root": root, "nodes": nodes, "viewer": who}
+    )
+
+
+# --- campaigns ---------------------------------------------------------------------------------
+
+
+@router.get("/campaigns", response_class=HTMLResponse)
+def campaigns_page(
+    request: Request, who: Viewer = Depends(viewer), session: Session = Depends(get_session)
+) -> HTMLResponse:
+    campaigns = [
+        service.campaign_summary(session, who.principal, c)
+        for c in service.campaigns_of(session, who.principal)
+    ]
+    return _page(request, "campaigns.html", {"campaigns": campaigns, "viewer": who})

@@ -1,0 +1,46 @@
+"""Dependencies: the settings, a DB session per request, the caller (401 without a valid key)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from db.session import session_scope
+from reelforge.api.keys import Principal, authenticate
+from reelforge.settings import Settings
+from reelforge.storage import ObjectStore
+
+bearer = HTTPBearer(auto_error=False, description="The tenant's API key: `Bearer rf_...`.")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_store(request: Request) -> ObjectStore:
+    return request.app.state.objects
+
+
+def get_session() -> Iterator[Session]:
+    with session_scope() as session:
+        yield session
+
+
+def get_principal(
+    session: Session = Depends(get_session),
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    header_key: str | None = Depends(api_key_header),
+) -> Principal:
+    key = credentials.credentials if credentials is not None else header_key
+    principal = authenticate(session, key)
+    if principal is None:
+        raise HTTPException(
+            status_code=401,
+            detail="missing or invalid API key: send Authorization: Bearer rf_...",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return principal

@@ -1,0 +1,217 @@
+"""/v1: videos, campaigns, personalisations, lineage, retries. Every query is the caller's
+tenant's: another tenant's ids answer 404, exactly like ids that do not exist."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import Campaign, JobStatus
+from reelforge.api import schemas, service, store
+from reelforge.api.deps import get_principal, get_session, get_settings_dep, get_store
+from reelforge.api.keys import Principal
+from reelforge.settings import Settings
+from reelforge.storage import ObjectStore
+
+ERRORS = {
+    401: {"model": schemas.Problem, "description": "Missing or invalid API key."},
+    404: {"model": schemas.Problem, "description": "Not found (or not the caller's)."},
+    422: {"model": schemas.Problem, "description": "Invalid input."},
+}
+BUSY = {429: {"model": schemas.Problem, "description": "Too many waiting jobs: see Retry-After."}}
+router = APIRouter(prefix="/v1", responses=ERRORS)
+
+
+def _not_found(what: str) -> HTTPException:
+    return HTTPException(status_code=404, detail=f"no {what} with this id")
+
+
+def _links(job_id: uuid.UUID) -> dict[str, str]:
+    return {"self": f"/v1/videos/{job_id}", "content": f"/v1/videos/{job_id}/content"}
+
+
+@router.post("/videos", status_code=202, response_model=schemas.JobAccepted, responses=BUSY)
+def create_video(
+    body: schemas.VideoIn,
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings_dep),
+) -> schemas.JobAccepted:
+    """Accept a video job; it runs asynchronously (poll GET /v1/videos/{id})."""
+    row = service.submit_video(session, settings, principal, body)
+    return schemas.JobAccepted(id=row.id, status=row.status.value, links=_links(row.id))
+
+
+@router.get("/videos", response_model=schemas.VideoList)
+def list_videos(
+    status: Literal[
+        "queued", "retrying", "submitted", "running", "completed", "failed", "cancelled"
+    ]
+    | None = None,
+    limit: int = Query(default=20, ge=1, le=200),
+    offset: int = Query(default=0, ge=0, le=100_000),
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+    objects: ObjectStore = Depends(get_store),
+) -> schemas.VideoList:
+    jobs = store.list_jobs(
+        session,
+        principal,
+        kind="video",
+        status=JobStatus(status) if status else None,
+        limit=limit,
+        offset=offset,
+    )
+    videos = [service.video_view(session, principal, objects, job) for job in jobs]
+    return schemas.VideoList(videos=videos, count=len(videos))
+
+
+@router.get("/videos/{video_id}", response_model=schemas.Video)
+def get_video(
+    video_id: uuid.UUID,
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+    objects: ObjectStore = Depends(get_store),
+) -> schemas.Video:
+    """Status, stage progress, renditions with presigned URLs, safety verdicts."""
+    job = store.get_job(session, principal, video_id, kind="video")
+    if job is None:
+        raise _not_found("video")
+    return service.video_view(session, principal, objects, job)
+
+
+@router.get(
+    "/videos/{video_id}/content",
+    status_code=307,
+    responses={
+        307: {"description": "Redirect to the presigned URL."},
+        409: {"model": schemas.Problem},
+    },
+    response_class=RedirectResponse,
+)
+def video_content(
+    video_id: uuid.UUID,
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+    objects: ObjectStore = Depends(get_store),
+) -> RedirectResponse:
+    job = store.get_job(session, principal, video_id, kind="video")
+    if job is None:
+        raise _not_found("video")
+    view = service.video_view(session, principal, objects, job)
+    url = next((r.url for r in view.renditions if r.url), None)
+    if url is None:
+        raise HTTPException(status_code=409, detail=f"video {video_id} is {job.status.value}: not published yet")  # fmt: skip
+    return RedirectResponse(url, status_code=307)
+
+
+@router.post("/campaigns", status_code=202, response_model=schemas.CampaignAccepted, responses=BUSY)
+def create_campaign(
+    body: schemas.CampaignIn,
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings_dep),
+) -> schemas.CampaignAccepted:
+    """Run a campaign now: every product in every rendition (unchanged products from cache)."""
+    row, spec, campaign_id = service.submit_campaign(session, settings, principal, body)
+    return schemas.CampaignAccepted(
+        id=row.id,
+        campaign_id=campaign_id,
+        name=spec.name,
+        products=len(spec.products),
+        videos=len(spec.products) * len(spec.renditions),
+        status=row.status.value,
+    )
+
+
+@router.get("/campaigns/{campaign_id}", response_model=schemas.Campaign)
+def get_campaign(
+    campaign_id: uuid.UUID,
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+) -> schemas.Campaign:
+    campaign = session.scalars(
+        select(Campaign).where(
+            Campaign.id == campaign_id, Campaign.tenant_id == principal.tenant_id
+        )
+    ).one_or_none()
+    if campaign is None:
+        raise _not_found("campaign")
+    return schemas.Campaign(**service.campaign_summary(session, principal, campaign))
+
+
+@router.post(
+    "/personalisations",
+    status_code=202,
+    response_model=schemas.PersonalisationsAccepted,
+    responses=BUSY,
+)
+def create_personalisations(
+    body: schemas.PersonalisationsIn,
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings_dep),
+) -> schemas.PersonalisationsAccepted:
+    """One personalised video per user (the shared base clip comes from the cache)."""
+    try:
+        rows = service.submit_personalisations(session, settings, principal, body)
+    except LookupError:
+        raise _not_found("campaign") from None
+    return schemas.PersonalisationsAccepted(
+        campaign=body.campaign, ids=[r.id for r in rows], count=len(rows)
+    )
+
+
+@router.get("/assets/{asset_id}/lineage", response_model=schemas.LineageOut)
+def asset_lineage(
+    asset_id: uuid.UUID,
+    direction: Literal["upstream", "downstream"] = "upstream",
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+) -> schemas.LineageOut:
+    """Where the asset came from (upstream) or what was derived from it (downstream)."""
+    nodes = service.lineage_of(session, principal, asset_id, direction)
+    if not nodes:
+        raise _not_found("asset")
+    return schemas.LineageOut(
+        asset_id=asset_id,
+        direction=direction,
+        nodes=[
+            schemas.LineageNodeOut(
+                asset_id=n.asset_id,
+                kind=n.kind,
+                sha256=n.sha256,
+                depth=n.depth,
+                child_id=n.child_id,
+                role=n.role,
+                stage=n.stage,
+                activity_id=n.activity_id,
+                model_version=n.model_version,
+                published=n.published_uri is not None,
+            )
+            for n in nodes
+        ],
+    )
+
+
+@router.post(
+    "/runs/{run_id}/retry",
+    status_code=202,
+    response_model=schemas.RetryAccepted,
+    responses={409: {"model": schemas.Problem, "description": "Not failed."}},
+)
+def retry_run(
+    run_id: uuid.UUID,
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+) -> schemas.RetryAccepted:
+    """Retry a failed job by its flow-run id (or job id): finished stages come back cached."""
+    job = store.request_retry(session, principal, run_id)
+    if job is None:
+        raise _not_found("run")
+    return schemas.RetryAccepted(id=job.id, flow_run_id=job.flow_run_id, status=job.status.value)

@@ -1,0 +1,328 @@
+"""What the API routes and the dashboard both do, scoped to one tenant."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db import lineage as graph
+from db.models import (
+    Activity,
+    Asset,
+    Campaign,
+    Generated,
+    JobRecord,
+    JobStatus,
+    SafetyVerdict,
+)
+from reelforge.api import schemas, store
+from reelforge.api.keys import Principal
+from reelforge.errors import InvalidInput
+from reelforge.settings import Settings
+from reelforge.storage import ObjectStore
+
+
+def submit_video(
+    session: Session, settings: Settings, principal: Principal, body: schemas.VideoIn
+) -> JobRecord:
+    from reelforge.jobs import VideoJob
+
+    job = VideoJob(tenant=principal.tenant, **body.model_dump(exclude_none=False))
+    (row,) = store.enqueue(
+        session,
+        principal,
+        kind="video",
+        requests=[job.model_dump(mode="json")],
+        executor=settings.api_executor,
+        limit=settings.api_max_queued,
+        retry_after=settings.api_retry_after_seconds,
+    )
+    return row
+
+
+def campaign_spec(principal: Principal, body: schemas.CampaignIn) -> Any:
+    from reelforge.campaign_spec import CampaignSpec
+
+    data = body.model_dump(exclude={"lut"})
+    data["brand"] = {"lut": body.lut} if body.lut else {}
+    return CampaignSpec.model_validate({**data, "tenant": principal.tenant})
+
+
+def submit_campaign(
+    session: Session, settings: Settings, principal: Principal, body: schemas.CampaignIn
+) -> tuple[JobRecord, Any, uuid.UUID]:
+    from reelforge.campaign_report import register
+
+    spec = campaign_spec(principal, body)
+    store.check_storable(spec.model_dump(mode="json"))
+    campaign_id = register(spec)  # the lineage row with the spec (its own transaction)
+    (row,) = store.enqueue(
+        session,
+        principal,
+        kind="campaign",
+        requests=[spec.model_dump(mode="json")],
+        executor=settings.api_executor,
+        limit=settings.api_max_queued,
+        retry_after=settings.api_retry_after_seconds,
+        campaign_id=campaign_id,
+    )
+    return row, spec, campaign_id
+
+
+def submit_personalisations(
+    session: Session, settings: Settings, principal: Principal, body: schemas.PersonalisationsIn
+) -> list[JobRecord]:
+    from reelforge.campaign_spec import CampaignSpec, PersonalisationRequest, personal_job
+
+    campaign = session.scalars(
+        select(Campaign).where(
+            Campaign.tenant_id == principal.tenant_id, Campaign.name == body.campaign
+        )
+    ).one_or_none()
+    if campaign is None:
+        raise LookupError(f"no campaign {body.campaign!r}")
+    spec = CampaignSpec.model_validate(campaign.spec)
+    if spec.personalisation is None:
+        raise InvalidInput(f"campaign {spec.name} has no personalisation section")
+    jobs = [
+        personal_job(spec, PersonalisationRequest.model_validate(user.model_dump())).model_dump(
+            mode="json"
+        )
+        for user in body.users
+    ]
+    return store.enqueue(
+        session,
+        principal,
+        kind="video",
+        requests=jobs,
+        executor=settings.api_executor,
+        limit=settings.api_max_queued,
+        retry_after=settings.api_retry_after_seconds,
+        campaign_id=campaign.id,
+    )
+
+
+# --- reading videos -----------------------------------------------------------------------------
+
+
+def rendition_asset_id(job: JobRecord) -> uuid.UUID | None:
+    video = (job.result or {}).get("video") or {}
+    try:
+        return uuid.UUID(str(video["asset_id"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def thumbnail_of(session: Session, principal: Principal, asset_id: uuid.UUID) -> Asset | None:
+    """The thumbnail made by the same activity as the rendition."""
+    made_by = select(Generated.activity_id).where(Generated.asset_id == asset_id)
+    return session.scalars(
+        select(Asset)
+        .join(Generated, Generated.asset_id == Asset.id)
+        .where(
+            Generated.activity_id.in_(made_by),
+            Asset.kind == "thumbnail",
+            Asset.tenant_id == principal.tenant_id,
+        )
+        .limit(1)
+    ).first()
+
+
+def video_view(
+    session: Session,
+    principal: Principal,
+    objects: ObjectStore | None,
+    job: JobRecord,
+    *,
+    internal: bool = False,
+) -> schemas.Video:
+    """A job as the API shows it; presigned URLs only for the caller's published objects
+    (``internal``: the dashboard may also show private thumbnails to the tenant's reviewers)."""
+    request = job.request or {}
+    result = job.result or {}
+    renditions: list[schemas.Rendition] = []
+    verdicts: list[schemas.Verdict] = []
+    asset_id = rendition_asset_id(job) if job.status == JobStatus.completed else None
+    if asset_id is not None:
+        asset = session.scalars(
+            select(Asset).where(Asset.id == asset_id, Asset.tenant_id == principal.tenant_id)
+        ).one_or_none()
+        if asset is not None:
+            media = asset.media or {}
+            url = thumb_url = None
+            if objects is not None and asset.published_uri:
+                url = objects.presign(asset.published_uri)
+                thumb = thumbnail_of(session, principal, asset.id)
+                if thumb is not None:
+                    if thumb.published_uri:
+                        thumb_url = objects.presign(thumb.published_uri)
+                    elif internal:
+                        thumb_url = objects.presign(thumb.uri, internal=True)
+            renditions.append(
+                schemas.Rendition(
+                    asset_id=asset.id,
+                    aspect=request.get("aspect"),
+                    width=_int(media.get("width")),
+                    height=_int(media.get("height")),
+                    duration=_float(media.get("duration")),
+                    sha256=asset.sha256,
+                    url=url,
+                    thumbnail_url=thumb_url,
+                )
+            )
+            verdicts = verdicts_for(session, principal, asset.id)
+    return schemas.Video(
+        id=job.id,
+        status=job.status.value,
+        stage=job.stage,
+        stages_done=job.stages_done,
+        stages_total=job.stages_total,
+        flow_run_id=job.flow_run_id,
+        attempts=job.attempts,
+        error=job.error,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        finished_at=job.finished_at,
+        prompt=str(request.get("prompt", "")),
+        enhanced_prompt=result.get("enhanced_prompt"),
+        generation_cached=result.get("generation_cached"),
+        renditions=renditions,
+        verdicts=verdicts,
+    )
+
+
+def verdicts_for(
+    session: Session, principal: Principal, asset_id: uuid.UUID
+) -> list[schemas.Verdict]:
+    """Every safety verdict on the asset's upstream chain and on its thumbnail."""
+    ids = {node.asset_id for node in graph.upstream(session, asset_id)}
+    thumb = thumbnail_of(session, principal, asset_id)
+    if thumb is not None:
+        ids.add(thumb.id)
+    rows = session.execute(
+        select(SafetyVerdict, Asset.kind)
+        .join(Asset, Asset.id == SafetyVerdict.asset_id)
+        .where(SafetyVerdict.asset_id.in_(ids), SafetyVerdict.tenant_id == principal.tenant_id)
+        .order_by(SafetyVerdict.created_at)
+    )
+    out = []
+    for verdict, kind in rows:
+        details = verdict.details or {}
+        flags = details.get("flags") if isinstance(details.get("flags"), list) else []
+        out.append(
+            schemas.Verdict(
+                asset_id=verdict.asset_id,
+                asset_kind=str(kind),
+                gate=str(verdict.gate),
+                passed=verdict.passed,
+                category=verdict.category,
+                policy_version=verdict.policy_version,
+                model_version=verdict.model_version,
+                flags=[f for f in flags if isinstance(f, dict)][:50],
+                created_at=verdict.created_at,
+            )
+        )
+    return out
+
+
+def lineage_of(
+    session: Session, principal: Principal, asset_id: uuid.UUID, direction: str = "upstream"
+) -> list[graph.LineageNode] | None:
+    """The asset's lineage, or None if it is not the caller's."""
+    owner = session.scalar(select(Asset.tenant_id).where(Asset.id == asset_id))
+    if owner != principal.tenant_id:
+        return None
+    walk = graph.downstream if direction == "downstream" else graph.upstream
+    return walk(session, asset_id)
+
+
+def activity_parameters(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Activity.id, Activity.parameters).where(Activity.id.in_(ids)))
+    return {aid: params or {} for aid, params in rows}
+
+
+# --- campaigns ------------------------------------------------------------------------------------
+
+
+def campaign_summary(session: Session, principal: Principal, campaign: Campaign) -> dict[str, Any]:
+    spec = campaign.spec or {}
+    products = [str(p.get("sku")) for p in spec.get("products", []) if isinstance(p, dict)]
+    jobs = store.list_jobs(session, principal, campaign_id=campaign.id, limit=200)
+    by_status: dict[str, int] = {}
+    cache_hits = 0
+    runs = []
+    for job in jobs:
+        if job.kind == "campaign":
+            report = job.result or {}
+            for key in ("made", "cached", "failed", "would_make"):
+                if report.get(key):
+                    by_status[key] = by_status.get(key, 0) + int(report[key])
+            cache_hits += int(report.get("cached") or 0)
+            runs.append(
+                {
+                    "id": str(job.id),
+                    "status": job.status.value,
+                    "flow_run_id": str(job.flow_run_id) if job.flow_run_id else None,
+                    "created_at": job.created_at.isoformat(),
+                    "error": job.error,
+                }
+            )
+        else:
+            by_status[f"video:{job.status.value}"] = by_status.get(f"video:{job.status.value}", 0) + 1  # fmt: skip
+            if (job.result or {}).get("generation_cached"):
+                cache_hits += 1
+    gpu = session.scalar(
+        select(
+            func.coalesce(
+                func.sum(func.extract("epoch", Activity.ended_at - Activity.started_at)), 0
+            )
+        )
+        .select_from(Activity)
+        .join(Generated, Generated.activity_id == Activity.id)
+        .join(Asset, Asset.id == Generated.asset_id)
+        .where(
+            Activity.stage == "generate",
+            Activity.tenant_id == principal.tenant_id,
+            Asset.campaign_id == campaign.id,
+            Asset.kind == "raw_clip",
+        )
+    )
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "products": products,
+        "videos_by_status": by_status,
+        "gpu_seconds": round(float(gpu or 0), 3),
+        "cache_hits": cache_hits,
+        "runs": runs,
+    }
+
+
+def campaigns_of(session: Session, principal: Principal) -> list[Campaign]:
+    return list(
+        session.scalars(
+            select(Campaign)
+            .where(Campaign.tenant_id == principal.tenant_id)
+            .order_by(Campaign.created_at.desc())
+            .limit(100)
+        )
+    )
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,1 @@
+"""Personalised renditions: the shared, cached base clip plus one user's overlay."""
