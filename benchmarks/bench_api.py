@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -62,6 +63,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--tenants", type=int, default=4)
     parser.add_argument("--max-queued", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=None, help="BENCHMARKS.md to edit")
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args()
 
     import httpx
@@ -140,12 +143,35 @@ def main() -> None:
         f"({total} rows for these tenants in all)",
     ]
     print("\n".join(lines))
+    if args.json:
+        result = {
+            "requests": args.requests,
+            "concurrency": args.concurrency,
+            "tenants": args.tenants,
+            "p50_ms": round(p(lat, 0.5), 2),
+            "p95_ms": round(p(lat, 0.95), 2),
+            "p99_ms": round(p(lat, 0.99), 2),
+            "p95_accepted_ms": round(p(lat_ok, 0.95), 2) if lat_ok else None,
+            "requests_per_s": round(args.requests / wall, 1),
+            "codes": {str(c): n for c, n in sorted(codes.items())},
+            "unexpected": sum(unexpected.values()),
+            "accepted": len(accepted),
+            "found": found,
+            "total_rows": total,
+        }
+        args.json.write_text(json.dumps(result, indent=1))
     from benchmarks.machine import machine_line
-    from benchmarks.report import write_section
+    from benchmarks.report import DEFAULT_PATH, write_section
 
+    command = (
+        f"Command: `python -m benchmarks.bench_api --requests {args.requests} "
+        f"--concurrency {args.concurrency} --tenants {args.tenants} "
+        f"--max-queued {args.max_queued}`"
+    )
     write_section(
         "api-submissions",
-        "\n".join(["## HTTP API: job submissions", "", machine_line(), "", *lines]),
+        "\n".join(["## HTTP API: job submissions", "", machine_line(), "", command, "", *lines]),
+        path=args.out or DEFAULT_PATH,
     )
     if unexpected or found != len(accepted) or total != len(accepted):
         sys.exit(1)

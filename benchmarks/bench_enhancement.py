@@ -237,6 +237,7 @@ def main() -> None:
     ap.add_argument("--mapping-only", action="store_true")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=None, help="BENCHMARKS.md to edit")
     ap.add_argument("--limit", type=int, default=None, help="Only the first N prompts (smoke).")
     a = ap.parse_args()
     rows = cases()[: a.limit]
@@ -253,9 +254,9 @@ def main() -> None:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(rows, ensure_ascii=False, indent=1))
     if not a.no_write:
-        from benchmarks.report import write_section
+        from benchmarks.report import DEFAULT_PATH, write_section
 
-        write_section(SECTION, md)
+        write_section(SECTION, md, path=a.out or DEFAULT_PATH)
     print(md)
     for r in rows:
         if not r["mapping_ok"]:

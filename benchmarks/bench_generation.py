@@ -15,6 +15,7 @@ import os
 import platform
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -117,7 +118,7 @@ def markdown(res: dict) -> str:
     b4, b8 = res["batching"][4], res["batching"][8]
     return f"""## Generation (tiny model, CPU)
 
-Reproduce: `python -m benchmarks.bench_generation` ({res["machine"]}; medians of {res["repeats"]} runs;
+Reproduce: `python -m benchmarks.bench_generation --repeats {res["repeats"]}` ({res["machine"]}; medians of {res["repeats"]} runs;
 the machine is shared, so absolute times move with other users' load).
 
 Model `{res["model_version"]}`, {res["size"][0]}x{res["size"][1]}, {res["frames"]} frames, {res["steps"]} steps, CFG on both experts.
@@ -135,8 +136,7 @@ Model `{res["model_version"]}`, {res["size"][0]}x{res["size"][1]}, {res["frames"
 | 4 | {b4["sequential_s"]:.2f} s ({b4["sequential_videos_per_s"]:.2f} videos/s) | {b4["batched_s"]:.2f} s ({b4["batched_videos_per_s"]:.2f} videos/s) | {b4["speedup"]:.2f}x | {b4["sequential_swaps"]} / {b4["batched_swaps"]} |
 | 8 | {b8["sequential_s"]:.2f} s ({b8["sequential_videos_per_s"]:.2f} videos/s) | {b8["batched_s"]:.2f} s ({b8["batched_videos_per_s"]:.2f} videos/s) | {b8["speedup"]:.2f}x | {b8["sequential_swaps"]} / {b8["batched_swaps"]} |
 
-No GPU was lent to this task: GPU step time, expert-switch step time and peak VRAM are not measured yet
-(`WanGenerator` on CUDA records them per video in `metadata.timings` / `peak_memory_bytes`).
+GPU step time, expert-switch step time and peak GPU memory: `python -m benchmarks.bench_gpu`.
 """
 
 
@@ -145,13 +145,17 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--out", type=Path, default=None, help="BENCHMARKS.md to edit")
+    ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     a = ap.parse_args()
     res = run(a.repeats, a.threads)
     print(json.dumps(res, indent=1))
+    if a.json:
+        a.json.write_text(json.dumps(res, indent=1))
     if not a.no_write:
-        from benchmarks.report import write_section
+        from benchmarks.report import DEFAULT_PATH, write_section
 
-        write_section("generation", markdown(res))
+        write_section("generation", markdown(res), path=a.out or DEFAULT_PATH)
 
 
 if __name__ == "__main__":

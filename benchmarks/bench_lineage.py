@@ -11,10 +11,12 @@ Goal: p95 under 5 ms for the upstream chain of a published video.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import time
 import uuid
+from pathlib import Path
 
 import psycopg
 from sqlalchemy import create_engine, text
@@ -22,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from benchmarks.machine import machine_line
-from benchmarks.report import write_section
+from benchmarks.report import DEFAULT_PATH, write_section
 from db import lineage
 from db.migrate import upgrade_head
 from reelforge.settings import get_settings
@@ -102,11 +104,16 @@ def _time(fn, args: list) -> tuple[float, float, int]:
     return p50, p95, int(statistics.median(sizes))
 
 
-def _build(url, bench_url: str, chains: int):
+def _drop(url, create: bool = False) -> None:
     admin = dict(host=url.host, port=url.port, user=url.username, password=url.password)
     with psycopg.connect(**admin, dbname="postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+        if create:
+            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+
+
+def _build(url, bench_url: str, chains: int):
+    _drop(url, create=True)
     upgrade_head(bench_url)
     engine = create_engine(bench_url)
     tenant = uuid.uuid4()
@@ -124,30 +131,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, default=166_667, help="6 assets per chain")
     parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=DEFAULT_PATH, help="BENCHMARKS.md to edit")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    parser.add_argument(
+        "--keep-db", action="store_true", help=f"keep the {BENCH_DB} database afterwards"
+    )
     args = parser.parse_args()
 
     url = make_url(get_settings().sqlalchemy_url)
-    admin = dict(host=url.host, port=url.port, user=url.username, password=url.password)
-    with psycopg.connect(**admin, dbname="postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
     bench_url = url.set(database=BENCH_DB).render_as_string(hide_password=False)
-    upgrade_head(bench_url)
-    engine = create_engine(bench_url)
-    tenant = uuid.uuid4()
-    params = dict(
-        tenant=tenant,
-        luts=LUTS,
-        logos=LOGOS,
-        tracks=TRACKS,
-        chains=args.chains,
-        canary=CANARY_EVERY,
-    )
-    started = time.perf_counter()
-    with engine.begin() as conn:
-        for statement in BUILD_SQL:
-            conn.execute(text(statement), params)
-    build_s = time.perf_counter() - started
+    engine, tenant, build_s = _build(url, bench_url, args.chains)
 
     with Session(engine) as session:
         assets = session.scalar(text("SELECT count(*) FROM assets"))
@@ -166,6 +160,8 @@ def main() -> None:
             lambda m: lineage.downstream_of_model(session, tenant, m), ["wan2.2-v2"] * 20
         )
     engine.dispose()
+    if not args.keep_db:
+        _drop(url)
 
     rows = [
         ("upstream chain of a published video", up, "p95 < 5 ms"),
@@ -188,8 +184,21 @@ Command: `python -m benchmarks.bench_lineage --chains {args.chains} --samples {a
 |---|---|---|---|---|---|
 {table}
 """
-    write_section("lineage", markdown)
     print(markdown)
+    if args.json:
+        result = {
+            "assets": assets,
+            "edges": edges,
+            "build_s": round(build_s, 1),
+            "chains": args.chains,
+            "samples": len(sample_videos),
+        }
+        for key, (p50, p95, nodes) in (("upstream", up), ("downstream_lut", down),
+                                        ("downstream_model", canary)):  # fmt: skip
+            result[key] = {"p50_ms": round(p50, 3), "p95_ms": round(p95, 3), "nodes": nodes}
+        args.json.write_text(json.dumps(result, indent=1))
+    if not args.no_write:
+        write_section("lineage", markdown, path=args.out)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import resource
 import statistics
@@ -135,6 +136,8 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="ONNX model path (default: configured one)")
     ap.add_argument("--section", default="moderation", help="BENCHMARKS.md section name")
     ap.add_argument("--no-write", action="store_true", help="print only, do not edit BENCHMARKS.md")
+    ap.add_argument("--out", type=Path, default=None, help="BENCHMARKS.md to edit")
+    ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = ap.parse_args()
 
     import skimage.data
@@ -236,10 +239,28 @@ def main() -> None:
     ]
     md = "\n".join(lines)
     print(md)
+    if args.json:
+        result = {
+            "model_id": model.info.model_id,
+            "threads": args.threads,
+            "repeat": args.repeat,
+            "fps_batch1": round(fps_b1, 2),
+            "fps_batch16": round(fps_b16, 2),
+            "fps_batch16_cpu_bound": round(cpu_fps_b16, 2),
+            "clip_sampled_frames": samples,
+            "clip_moderation_s": round(mod_s, 4),
+            "clip_sampled_fps": round(samples / mod_s, 2),
+            "postprocess_s": round(pp_s, 4),
+            "rendition_moderation_s": round(mod_out_s, 4),
+            "moderation_vs_postprocess": round(ratio, 4),
+            "moderation_vs_postprocess_cpu": round(ratio_cpu, 4),
+            "postprocess": pp_label,
+        }
+        args.json.write_text(json.dumps(result, indent=1))
     if not args.no_write:
-        from benchmarks.report import write_section
+        from benchmarks.report import DEFAULT_PATH, write_section
 
-        print("wrote", write_section(args.section, md))
+        print("wrote", write_section(args.section, md, path=args.out or DEFAULT_PATH))
     np.set_printoptions()
 
 

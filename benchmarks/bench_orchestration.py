@@ -222,9 +222,12 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=3, help="timed videos for the overhead")
     parser.add_argument("--products", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--worker-videos", type=int, default=5)
+    parser.add_argument(
+        "--worker-videos", type=int, default=5, help="videos per worker campaign (0: skip part 3)"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_PATH)
     parser.add_argument("--note", default="", help="a line added under the machine line")
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args()
 
     from reelforge.caching import model_version
@@ -232,6 +235,7 @@ def main() -> None:
 
     settings = ready()
     with_model = _has_model()
+    result: dict = {"model_version": model_version(), "with_model": with_model}
     lines = [
         "## Orchestration (issue 7)",
         "",
@@ -253,6 +257,7 @@ def main() -> None:
     if with_model:
         o = overhead(args.videos)
         m = o["median"]
+        result["overhead"] = {"pct": o["pct"], **m, "videos": len(o["runs"])}
         lines.append(
             f"| orchestration overhead per video (9:16 720p, LUT, logo, music, text; median of "
             f"{args.videos}) | {m['overhead']:.2f} s of {m['total']:.2f} s = **{o['pct']:.1f}%** "
@@ -261,6 +266,7 @@ def main() -> None:
     else:
         lines.append("| orchestration overhead per video | skipped: no model | <= 5% | |")
     d = dry_campaign(args.products, args.concurrency)
+    result["dry_campaign"] = d
     lines.append(
         f"| {d['products']:,}-product dry campaign (plan, cache key, results-bucket lookup per "
         f"product; {args.concurrency} at once) | fan-out {d['fan_out']:.1f} s = "
@@ -271,16 +277,19 @@ def main() -> None:
         f"| peak memory of that flow process | {d['peak_kib'] / 1024:.0f} MiB (after imports "
         f"and connections: {d['base_kib'] / 1024:.0f} MiB) | - | |"
     )
-    if with_model:
+    if with_model and args.worker_videos > 0:
+        result["workers"] = {}
         for workers in (1, 2):
             v = videos_per_hour(args.worker_videos, workers)
+            result["workers"][str(workers)] = v
             lines.append(
                 f"| videos per hour, {workers} worker{'s' if workers > 1 else ''} (campaign of "
                 f"{v['videos']} 9:16 videos `--on-workers`) | **{v['per_hour']:.0f}/h** "
                 f"({v['wall']:.0f} s) | - | |"
             )
     else:
-        lines.append("| videos per hour with 1 and 2 workers | skipped: no model | - | |")
+        why = "no model" if not with_model else "--worker-videos 0"
+        lines.append(f"| videos per hour with 1 and 2 workers | skipped: {why} | - | |")
     lines += [
         "",
         "Overhead = wall time of `video_flow` minus time inside the plain stage functions: "
@@ -288,6 +297,8 @@ def main() -> None:
         "lineage context and the GPU slot. Both workers run on the same 2 cores, so a second "
         "worker can only help while the first waits (I/O, the GPU slot is per machine).",
     ]
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
     path = write_section("orchestration", "\n".join(lines), path=args.out)
     print("\n".join(lines))
     print(f"written to {path} ({settings.prefect_api})")

@@ -155,6 +155,7 @@ def main() -> None:
     ap.add_argument("--variants", type=int, default=5)
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--out", type=Path, default=None, help="BENCHMARKS.md to edit")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="rf-bench-pp-"))
@@ -263,9 +264,9 @@ cost (ffmpeg uses both cores, so on an idle machine wall ~ CPU / 2). Load averag
 Machine: {cpu_model()}, {os.cpu_count()} cores (shared with other jobs), Python {platform.python_version()},
 {ffmpeg_version()}. Date: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}.
 """
-    from benchmarks.report import write_section
+    from benchmarks.report import DEFAULT_PATH, write_section
 
-    print("wrote", write_section("postprocess", md))
+    print("wrote", write_section("postprocess", md, path=args.out or DEFAULT_PATH))
 
 
 if __name__ == "__main__":

@@ -37,12 +37,31 @@ def read_section(name: str, path: Path = DEFAULT_PATH) -> str | None:
     return text[i + len(start) : j].strip("\n")
 
 
+def section_block(name: str, markdown: str) -> str:
+    """``markdown`` wrapped in the markers of section ``name``."""
+    start, end = _markers(name)
+    return f"{start}\n{markdown.strip()}\n{end}"
+
+
+def write_file(text: str, path: Path = DEFAULT_PATH) -> Path:
+    """Replace the whole file atomically (same lock as ``write_section``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(path.name + ".lock")
+    with lock.open("w") as lf:
+        fcntl.flock(lf, fcntl.LOCK_EX)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return path
+
+
 def write_section(name: str, markdown: str, path: Path = DEFAULT_PATH) -> Path:
     """Insert or replace the section ``name`` with ``markdown``; returns the file path."""
     start, end = _markers(name)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    block = f"{start}\n{markdown.strip()}\n{end}"
+    block = section_block(name, markdown)
     lock = path.with_name(path.name + ".lock")
     with lock.open("w") as lf:
         fcntl.flock(lf, fcntl.LOCK_EX)

@@ -27,6 +27,7 @@ from reelforge.deployments import run_video_job
 from reelforge.failpoints import failpoint
 from reelforge.fanout import fan_out
 from reelforge.orchestration import RESULTS_BLOCK
+from reelforge.runs import claim_process
 
 
 @task(name="product", cache_policy=KeyField(argument="plan"), task_run_name="product-{plan.sku}")
@@ -45,7 +46,12 @@ def check_product(plan: ProductPlan, executor: Executor) -> ProductResult:
     return ProductResult(sku=plan.sku, name=plan.name, status="would-make")
 
 
-@flow(name="campaign", persist_result=True, result_storage=RESULTS_BLOCK)
+@flow(
+    name="campaign",
+    persist_result=True,
+    result_storage=RESULTS_BLOCK,
+    on_running=[claim_process],
+)
 def campaign_flow(
     spec: CampaignSpec, executor: Executor = "local", dry_run: bool = False
 ) -> CampaignReport:

@@ -14,8 +14,14 @@ from flows.video import video_flow
 from reelforge.campaign_spec import CampaignSpec, PersonalisationRequest, personal_job
 from reelforge.jobs import VideoResult
 from reelforge.orchestration import RESULTS_BLOCK
+from reelforge.runs import claim_process
 
 
-@flow(name="personalise", persist_result=True, result_storage=RESULTS_BLOCK)
+@flow(
+    name="personalise",
+    persist_result=True,
+    result_storage=RESULTS_BLOCK,
+    on_running=[claim_process],
+)
 def personalise_flow(spec: CampaignSpec, request: PersonalisationRequest) -> VideoResult:
     return video_flow(personal_job(spec, request))

@@ -17,6 +17,7 @@ from db.models import AssetKind
 from reelforge.jobs import VideoJob, VideoResult
 from reelforge.orchestration import RESULTS_BLOCK
 from reelforge.progress import StageProgress
+from reelforge.runs import claim_process
 from tasks.context import job_context
 from tasks.enhance.task import enhance_prompt, record_inputs
 from tasks.generate.task import generate_clip_task
@@ -29,7 +30,14 @@ STAGES = ("inputs", "enhance", "text safety", "generate", "visual safety", "post
           "rendition safety", "publish")  # fmt: skip
 
 
-@flow(name="video", retries=0, log_prints=True, persist_result=True, result_storage=RESULTS_BLOCK)
+@flow(
+    name="video",
+    retries=0,
+    log_prints=True,
+    persist_result=True,
+    result_storage=RESULTS_BLOCK,
+    on_running=[claim_process],  # records the process, so a crash is found (reelforge/runs.py)
+)
 def video_flow(job: VideoJob) -> VideoResult:
     ctx = job_context(job, flow_run_id=runtime.flow_run.id)
     progress = StageProgress(f"video-{runtime.flow_run.id}", STAGES)

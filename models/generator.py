@@ -541,8 +541,6 @@ class WanGenerator:
         swaps = sum(
             1 for a, b in zip(stats.step_experts, stats.step_experts[1:], strict=False) if a != b
         )
-        if self.placement is not None:
-            swaps = max(swaps, self.placement.swaps_since_reset())
         denoise = t1 - t0
         hi = sum(
             t

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import re
 import string
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -52,6 +53,10 @@ PRODUCT_FIELDS = ("colour", "material", "category", "price")
 CSV_REQUIRED = ("sku", "name")
 CSV_OPTIONAL = ("prompt", "text", *PRODUCT_FIELDS)
 USER_FIELD = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# Text a spreadsheet would run as a formula when the data is opened again (CSV injection):
+# a leading = or @, or a leading + / - followed by a letter, "(", "=" or "@", or with a "|"
+# (DDE) anywhere. "-20% today", "+1.5" and "- a red mug" are fine.
+FORMULA = re.compile(r"^(?:[=@]|[+-](?:[A-Za-z(=@]|.*\|))")
 MAX_PRODUCTS = 100_000
 MAX_FIELD_CHARS = 200
 
@@ -62,6 +67,27 @@ MAX_FIELD_CHARS = 200
 def _issue(path: str, message: str) -> PydanticCustomError:
     """A problem at ``path`` (dotted, e.g. products[3].sku) inside a model validator."""
     return PydanticCustomError("campaign_spec", "{message}", {"path": path, "message": message})
+
+
+def _printable(value: str | None, field: str) -> str | None:
+    """Newlines and tabs fold to spaces; other control characters are refused (they break
+    overlays and PostgreSQL refuses NUL in the lineage record of the spec)."""
+    if value is None:
+        return None
+    folded = value.replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("\t", " ")
+    bad = next((ch for ch in folded if not ch.isprintable()), None)
+    if bad is not None:
+        raise ValueError(f"{field} contains the control character U+{ord(bad):04X}: remove it")
+    return folded
+
+
+def _no_formula(value: str | None, field: str) -> str | None:
+    if value is not None and FORMULA.match(value):
+        raise ValueError(
+            f"{field} starts with {value[0]!r}, which a spreadsheet runs as a formula: "
+            f"remove the leading {value[0]!r}"
+        )
+    return value
 
 
 def _placeholders(template: str) -> set[str]:
@@ -102,6 +128,12 @@ class ProductSpec(BaseModel):
             else value
         )
 
+    @field_validator("name", "prompt", "text", "colour", "material", "category", "price")
+    @classmethod
+    def _text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        field = info.field_name or "value"
+        return _no_formula(_printable(value, field), field)
+
     def fields(self) -> dict[str, str]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
@@ -136,6 +168,20 @@ def _resolve(value: Path | None, info: ValidationInfo) -> Path | None:
     return path
 
 
+def _checked(value: Any, **files: Path | None) -> Any:
+    """The brand file decodes (logo), parses (LUT) or is audible (music): checked at load,
+    before anything is scheduled, not when the first product renders."""
+    from reelforge.preflight import check_brand
+
+    if value is None:
+        return None
+    try:
+        check_brand(**files)
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
 class BrandSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -153,7 +199,12 @@ class BrandSpec(BaseModel):
     def _logo_type(cls, value: Path | None) -> Path | None:
         if value is not None and value.suffix.lower() not in (".png", ".webp"):
             raise ValueError(f"logo {value.name} must be a .png or .webp file")
-        return value
+        return _checked(value, logo=value)
+
+    @field_validator("music")
+    @classmethod
+    def _music(cls, value: Path | None) -> Path | None:
+        return _checked(value, music=value)
 
     @field_validator("lut")
     @classmethod
@@ -167,7 +218,7 @@ class BrandSpec(BaseModel):
                 f"unknown LUT {value!r}: use one of {', '.join(PRESETS)} or a .cube file"
             )
         resolved = _resolve(Path(value), info)
-        return str(resolved)
+        return _checked(str(resolved), lut=resolved)
 
 
 class GenerationSpec(BaseModel):
@@ -178,6 +229,11 @@ class GenerationSpec(BaseModel):
     speed: Literal["quality", "fast"] = "quality"
     preset: str | None = None
     negative_prompt: str = Field(default="", max_length=2000)
+
+    @field_validator("negative_prompt")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return _printable(value, "negative_prompt") or ""
 
 
 class ScheduleSpec(BaseModel):
@@ -222,6 +278,11 @@ class PersonalisationSpec(BaseModel):
         default_factory=lambda: ["first_name"], description="Fields a request may carry."
     )
 
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return _printable(value, "text") or ""
+
     @field_validator("user_fields")
     @classmethod
     def _names(cls, value: list[str]) -> list[str]:
@@ -263,6 +324,11 @@ class CampaignSpec(BaseModel):
             )
         return value
 
+    @field_validator("prompt", "text")
+    @classmethod
+    def _texts(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _printable(value, info.field_name or "value")
+
     @model_validator(mode="after")
     def _cross_checks(self) -> CampaignSpec:
         seen: dict[str, int] = {}
@@ -294,6 +360,15 @@ class CampaignSpec(BaseModel):
                     f"products[{missing[0]}].prompt",
                     "no prompt: give each product a prompt or the campaign a prompt template",
                 )
+        from tasks.enhance.normalize import normalize_prompt
+
+        for i, product in enumerate(self.products):
+            prompt = product.prompt or _render(self.prompt or "", product.fields())
+            try:
+                normalize_prompt(prompt)
+            except InvalidInput as exc:
+                where = "prompt" if product.prompt else "prompt (from the campaign's template)"
+                raise _issue(f"products[{i}].prompt", f"{where}: {exc}") from None
         if self.personalisation is not None:
             allowed = known | set(self.personalisation.user_fields)
             try:
@@ -379,7 +454,7 @@ class PersonalisationRequest(BaseModel):
             text = " ".join("".join(ch for ch in text if ch.isprintable()).split())
             if len(text) > 100:
                 raise ValueError(f"{key} is longer than 100 characters")
-            clean[key] = text
+            clean[key] = _no_formula(text, key)
         return clean
 
 
@@ -417,7 +492,7 @@ class Problem(BaseModel):
 
 
 def problems_error(problems: list[Problem]) -> InvalidInput:
-    first = str(problems[0])
+    first = " ".join(str(problems[0]).split())  # one line, whatever a cell or key holds
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return InvalidInput(
         f"invalid campaign spec: {first}{more}",
@@ -428,9 +503,51 @@ def problems_error(problems: list[Problem]) -> InvalidInput:
 Path_ = tuple[str | int, ...]
 
 
+MAX_FLOW_DEPTH = 50
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of [ and { (quotes ignored: an upper bound that is cheap to get)."""
+    depth = peak = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            peak = max(peak, depth)
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+    return peak
+
+
 def _compose(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
     """YAML -> Python values plus the line of every key and item."""
-    loader = yaml.SafeLoader(text)
+    depth = _flow_depth(text)
+    if depth > MAX_FLOW_DEPTH:  # PyYAML's scanner slows down with the square of the depth
+        raise problems_error(
+            [
+                Problem(
+                    file=file,
+                    line=None,
+                    field="",
+                    message=f"YAML nested too deeply ({depth} levels of [ or {{): a campaign "
+                    "spec is a few levels deep",
+                )
+            ]
+        )
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character, checked before parsing
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        raise problems_error(
+            [
+                Problem(
+                    file=file,
+                    line=line,
+                    field="",
+                    message=f"YAML: the control character U+{exc.character:04X} is not allowed "
+                    "in YAML: remove it",
+                )
+            ]
+        ) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -439,16 +556,64 @@ def _compose(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
         raise problems_error(
             [Problem(file=file, line=line, field="", message=f"YAML: {exc.problem or exc}")]
         ) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        message = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise problems_error(
+            [Problem(file=file, line=None, field="", message=f"YAML: {message}")]
+        ) from None
     finally:
         loader.dispose()
     marks: dict[Path_, int] = {}
+    built: set[int] = set()
+
+    def construct(node: yaml.Node, path: Path_) -> Any:
+        try:
+            return loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise problems_error(
+                [
+                    Problem(
+                        file=file,
+                        line=node.start_mark.line + 1,
+                        field=_dotted(path),
+                        message=f"YAML: cannot read the value tagged {node.tag} ({problem}): "
+                        "write a plain value without a !!tag",
+                    )
+                ]
+            ) from None
 
     def build(node: yaml.Node, path: Path_) -> Any:
         marks.setdefault(path, node.start_mark.line + 1)
+        if len(path) > 20:
+            raise problems_error(
+                [
+                    Problem(
+                        file=file,
+                        line=node.start_mark.line + 1,
+                        field=_dotted(path[:3]),
+                        message="YAML nested too deeply: a campaign spec is a few levels deep",
+                    )
+                ]
+            )
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            if id(node) in built:  # an alias (*name): refused, "billion laughs" lives here
+                raise problems_error(
+                    [
+                        Problem(
+                            file=file,
+                            line=node.start_mark.line + 1,
+                            field=_dotted(path),
+                            message="YAML aliases (&anchor / *alias) are not supported: "
+                            "write the values out",
+                        )
+                    ]
+                )
+            built.add(id(node))
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
-                key = str(loader.construct_object(key_node, deep=True))
+                key = str(construct(key_node, path))
                 if key in out:
                     raise problems_error(
                         [
@@ -465,7 +630,7 @@ def _compose(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return loader.construct_object(node, deep=True)
+        return construct(node, path)
 
     return (build(node, ()) if node is not None else None), marks
 
@@ -491,6 +656,46 @@ def _line(marks: dict[Path_, int], path: Path_) -> int | None:
     return None
 
 
+def _unreadable(shown: str, reader: csv.DictReader, exc: Exception) -> InvalidInput:
+    if isinstance(exc, UnicodeDecodeError):
+        problem = Problem(
+            file=shown,
+            line=None,
+            field="",
+            message=f"not UTF-8 text (byte {exc.start}): save the CSV as UTF-8",
+        )
+    else:
+        limit = csv.field_size_limit()
+        message = (
+            f"a cell is longer than {limit} characters: is this the right file? Cells hold "
+            f"at most {MAX_FIELD_CHARS} characters (prompts 2000)"
+            if "field limit" in str(exc)
+            else f"malformed CSV ({exc}): save it as comma-separated UTF-8 text"
+        )
+        # line_num counts the lines of the records read so far: the bad one starts after them
+        problem = Problem(file=shown, line=reader.line_num + 1, field="", message=message)
+    return problems_error([problem])
+
+
+def _header(reader: csv.DictReader, shown: str) -> list[str]:
+    try:
+        return [h.strip() for h in reader.fieldnames or []]
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise _unreadable(shown, reader, exc) from None
+
+
+def _records(reader: csv.DictReader, shown: str) -> Iterator[dict[str | Any, Any]]:
+    """The reader's rows; a malformed or non-UTF-8 file is one line of InvalidInput."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise _unreadable(shown, reader, exc) from None
+        yield row
+
+
 def load_products_csv(path: Path, *, shown: str) -> list[tuple[int, dict[str, str]]]:
     """(line, row) of a products CSV, checked for columns, SKUs and duplicates."""
     problems: list[Problem] = []
@@ -502,7 +707,7 @@ def load_products_csv(path: Path, *, shown: str) -> list[tuple[int, dict[str, st
         ) from None
     with handle:
         reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or []]
+        header = _header(reader, shown)
         missing = [c for c in CSV_REQUIRED if c not in header]
         unknown = [c for c in header if c not in (*CSV_REQUIRED, *CSV_OPTIONAL)]
         if missing:
@@ -531,7 +736,7 @@ def load_products_csv(path: Path, *, shown: str) -> list[tuple[int, dict[str, st
         rows: list[tuple[int, dict[str, str]]] = []
         seen: dict[str, int] = {}
         previous_end = 1
-        for raw in reader:
+        for raw in _records(reader, shown):
             line = previous_end + 1
             previous_end = reader.line_num
             values = {k: (v or "").strip() for k, v in raw.items() if k is not None}
@@ -573,6 +778,8 @@ def load_products_csv(path: Path, *, shown: str) -> list[tuple[int, dict[str, st
 
 
 def _message(err: dict[str, Any]) -> str:
+    if err.get("type") == "extra_forbidden":
+        return "unknown key (Extra inputs are not permitted): remove it or fix its spelling"
     message = err["msg"]
     return message.removeprefix("Value error, ")
 
@@ -585,6 +792,10 @@ def load_spec(path: Path | str) -> CampaignSpec:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"cannot read campaign spec {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"campaign spec {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8 YAML"
+        ) from None
     data, marks = _compose(text, shown)
     if not isinstance(data, dict):
         raise problems_error(
@@ -650,7 +861,7 @@ def load_users_csv(path: Path | str, spec: CampaignSpec) -> list[Personalisation
     requests: list[PersonalisationRequest] = []
     with handle:
         reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or []]
+        header = _header(reader, shown)
         missing = [c for c in ("user_id", "sku") if c not in header]
         unknown = [c for c in header if c not in allowed]
         if missing or unknown:
@@ -670,7 +881,7 @@ def load_users_csv(path: Path | str, spec: CampaignSpec) -> list[Personalisation
         reader.fieldnames = header
         seen: dict[tuple[str, str], int] = {}
         previous_end = 1
-        for raw in reader:
+        for raw in _records(reader, shown):
             line = previous_end + 1
             previous_end = reader.line_num
             values = {k: (v or "").strip() for k, v in raw.items() if k is not None}

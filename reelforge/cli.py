@@ -84,6 +84,14 @@ def doctor(
         "--delete-published",
         help="With --repair, also delete orphans in the published bucket.",
     ),
+    delete_quarantined: bool = typer.Option(
+        False,
+        "--delete-quarantined",
+        help="With --repair, also delete quarantined orphans (kept for review otherwise).",
+    ),
+    tenant: str | None = typer.Option(
+        None, "--tenant", help="Check only this tenant's objects (runs and slots: all)."
+    ),
     json_output: bool = JsonOption,
     debug: bool = DebugOption,
 ) -> None:
@@ -105,9 +113,11 @@ def doctor(
             raise ServiceUnavailable(
                 f"doctor found problems: {', '.join(failed)}", extra={"checks": payload["checks"]}
             )
-        findings = sweep.scan()
+        findings = sweep.scan(tenant=tenant)
         if repair:
-            findings = sweep.repair(findings, delete_published=delete_published)
+            findings = sweep.repair(
+                findings, delete_published=delete_published, delete_quarantined=delete_quarantined
+            )
         payload["sweep"] = findings.as_json()
         if not json_output:
             _render_sweep(findings, repaired=repair)
@@ -121,6 +131,8 @@ def _render_sweep(findings, *, repaired: bool) -> None:
         ("orphan objects", findings.orphan_objects),
         ("dangling lineage rows", findings.dangling_assets),
         ("stuck activities", findings.stuck_activities),
+        ("abandoned runs (process gone)", findings.abandoned_runs),
+        ("leaked slots", [f"{n}: {k}" for n, k in findings.leaked_slots.items()]),
     ]
     for name, items in rows:
         mark = "[green]ok[/green]" if not items else "[yellow]found[/yellow]"
@@ -131,6 +143,8 @@ def _render_sweep(findings, *, repaired: bool) -> None:
         console.print(f"[green]repaired[/green] {line}", highlight=False)
     for uri in findings.kept:
         console.print(f"kept (published or quarantined) {uri}", highlight=False)
+    for note in findings.notes:
+        console.print(f"note: {note}", highlight=False)
     if not findings.clean and not repaired:
         console.print("run `reelforge doctor --repair` to fix what is safe to fix", highlight=False)
 

@@ -37,6 +37,10 @@ def generate(
         from reelforge.jobs import VideoJob
         from reelforge.run import run_video
 
+        if out is not None and out.is_dir():  # before the run, not after publishing
+            raise InvalidInput(
+                f"--out {out} is a directory: give a file name such as {out}/video.mp4"
+            )
         job = VideoJob(
             tenant=tenant,
             prompt=prompt,

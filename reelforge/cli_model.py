@@ -23,17 +23,16 @@ def register(app: typer.Typer) -> None:
             None, help="Scratch dir for stage checkpoints (default: $REELFORGE_HOME/train-tiny)."
         ),
         seed: int = typer.Option(0, help="Training seed."),
-        vae_steps: int = typer.Option(360, help="VAE optimiser steps (phase 1, short clips)."),
-        vae2_steps: int = typer.Option(200, help="VAE optimiser steps (phase 2, 9/17 frames)."),
-        dataset_size: int = typer.Option(
-            1280, help="Number of synthetic clips encoded for the experts."
-        ),
-        dit_steps: int = typer.Option(800, help="Expert + text encoder optimiser steps."),
+        vae_steps: int = typer.Option(650, help="VAE decoder optimiser steps."),
+        vae_encoder_steps: int = typer.Option(150, help="VAE encoder optimiser steps."),
+        text_steps: int = typer.Option(1000, help="Text encoder pretraining steps."),
+        dataset_size: int = typer.Option(960, help="Synthetic clips the experts train on."),
+        dit_steps: int = typer.Option(1500, help="Optimiser steps of the two experts."),
         threads: int = typer.Option(2, help="torch CPU threads."),
         json_output: bool = JsonOption,
         debug: bool = DebugOption,
     ) -> None:
-        """Train the tiny two-expert model from scratch (seeded, CPU, ~30-45 min on 2 cores)."""
+        """Train the tiny two-expert model from scratch (seeded, CPU, about 40 min on 2 cores)."""
 
         def body() -> dict[str, Any]:
             from models.generator import TINY_DIR
@@ -46,11 +45,12 @@ def register(app: typer.Typer) -> None:
                 out or TINY_DIR,
                 wd,
                 seed,
-                vae_steps,
-                dataset_size,
-                dit_steps,
+                vae_steps=vae_steps,
+                vae_encoder_steps=vae_encoder_steps,
+                text_steps=text_steps,
+                dataset_size=dataset_size,
+                dit_steps=dit_steps,
                 threads=threads,
-                vae2_steps=vae2_steps,
                 log=log,
             )
             return {"out": str(out or TINY_DIR), "work_dir": str(wd), "times": times}

@@ -5,7 +5,10 @@ A mode may follow the count:
 
 * ``error`` (default): a non-retryable error, so the flow run fails at that stage;
 * ``transient``: a retryable error (the stage's retry policy retries it);
-* ``crash``: the process exits at once (``os._exit``), as if the machine died.
+* ``crash``: the process exits at once (``os._exit``), as if the machine died;
+* ``pause``: the process writes ``<stage>.paused`` next to the counters and waits (at most
+  ``PAUSE_MAX_S``) until that file is removed, so a test can stop a service at an exact
+  point of a run in another process (`paused_at` finds the file).
 
 Counts live in files under ``REELFORGE_HOME/failpoints/`` keyed by the whole
 ``REELFORGE_FAILPOINTS`` value, so they survive process restarts (a retried run on a
@@ -19,14 +22,16 @@ import fcntl
 import hashlib
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from reelforge.errors import InvalidInput, ReelForgeError
 
 ENV = "REELFORGE_FAILPOINTS"
-MODES = ("error", "transient", "crash")
+MODES = ("error", "transient", "crash", "pause")
 CRASH_EXIT_CODE = 70
+PAUSE_MAX_S = 900.0
 _ITEM = re.compile(r"^(?P<stage>[a-z][a-z0-9_-]*):(?P<count>\d+)(?::(?P<mode>[a-z]+))?$")
 
 
@@ -101,9 +106,25 @@ def failpoint(stage: str) -> None:
     message = f"failpoint {stage} fired ({fired} of {point.count}, {ENV}={value})"
     if point.mode == "crash":
         os._exit(CRASH_EXIT_CODE)
+    if point.mode == "pause":
+        _pause(_counter_dir(value) / f"{stage}.paused")
+        return
     if point.mode == "transient":
         raise TransientFailpointError(message)
     raise FailpointError(message)
+
+
+def _pause(marker: Path) -> None:
+    marker.write_text(str(os.getpid()))
+    deadline = time.monotonic() + PAUSE_MAX_S
+    while marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    marker.unlink(missing_ok=True)
+
+
+def paused_at(stage: str, value: str) -> Path:
+    """The marker a ``pause`` failpoint of ``stage`` writes; remove it to resume the run."""
+    return _counter_dir(value) / f"{stage}.paused"
 
 
 def fired(stage: str, value: str | None = None) -> int:

@@ -9,6 +9,7 @@ from prefect.tasks import exponential_backoff
 
 from reelforge.errors import BlockedBySafety, InvalidInput
 from reelforge.failpoints import FailpointError
+from reelforge.settings import Settings
 
 
 def is_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -21,9 +22,10 @@ def is_transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
+_settings = Settings()  # fresh: a worker's or test's environment, read once per process
 TRANSIENT: dict[str, Any] = {
-    "retries": 3,
-    "retry_delay_seconds": exponential_backoff(backoff_factor=1),
+    "retries": _settings.stage_retries,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=_settings.stage_retry_delay_seconds),
     "retry_jitter_factor": 0.5,
     "retry_condition_fn": is_transient,
 }

@@ -17,30 +17,58 @@ def run_video(
     job: VideoJob, *, on_stage: Callable[[str, int, int], None] | None = None
 ) -> VideoResult:
     """Run the video flow in this process against the configured Prefect API."""
+    from reelforge.preflight import check_job
+
+    check_job(job)  # bad input fails here: no flow run, nothing stored
     settings = get_settings()
     configure_prefect(settings)
     _require_prefect(settings.prefect_api)
     ensure_results_storage(settings)  # stage results persist to S3 (resume on retry)
     # Prefect's own console logging would interleave with our progress bar and JSON.
     logging.getLogger("prefect").setLevel(logging.WARNING)
+    _console_without_tracebacks()
     from flows.video import video_flow
 
     listen(on_stage)
-    with in_process(fresh=True):  # a new run: no heartbeat thread, no cache lookups
+    from reelforge.runs import outages_named
+
+    with in_process(fresh=True), outages_named():  # new run: no heartbeats, no cache lookups
         state = video_flow(job, return_state=True)
     flow_run_id = str(state.state_details.flow_run_id)
     if state.is_completed():
         return state.result()
     try:
         state.result()
-    except ReelForgeError as exc:
-        exc.flow_run_id = flow_run_id
-        raise
     except Exception as exc:
-        raise ReelForgeError(
-            f"run {flow_run_id} failed: {type(exc).__name__}: {exc}", flow_run_id=flow_run_id
-        ) from exc
+        from reelforge.runs import failure_error
+
+        raise failure_error(exc, flow_run_id) from exc
     raise ReelForgeError(f"run {flow_run_id} ended {state.type.value}", flow_run_id=flow_run_id)
+
+
+class _NoTracebacks(logging.Filter):
+    """Prefect logs a failed run with its traceback; on the console the caller gets one line
+    instead (``--debug`` shows the traceback). Prefect's API handler, which sees the record
+    first, still sends the traceback to the run's logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.name.startswith("prefect"):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_NO_TRACEBACKS = _NoTracebacks()
+
+
+def _console_without_tracebacks() -> None:
+    from prefect.logging.configuration import ensure_logging_setup
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    ensure_logging_setup()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and _NO_TRACEBACKS not in handler.filters:
+            handler.addFilter(_NO_TRACEBACKS)
 
 
 def _require_prefect(api: str) -> None:

@@ -14,14 +14,18 @@ Retry keeps the flow-run id, so every stage that finished in the failed attempt 
 from __future__ import annotations
 
 import importlib
+import os
+import socket
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
-from reelforge.errors import InvalidInput, ReelForgeError
+from reelforge.errors import InvalidInput, ReelForgeError, ServiceUnavailable
 from reelforge.orchestration import in_process, ready
 
 # Flows that `reelforge retry` can run in-process, by Prefect flow name.
@@ -60,6 +64,7 @@ class RunInfo(BaseModel):
     end_time: datetime | None = None
     duration_s: float | None = None
     run_count: int = 0
+    process: str | None = None  # who runs it: a worker's pid, or `claim_process`'s tag
 
     @property
     def terminal(self) -> bool:
@@ -84,7 +89,59 @@ def _info(run: Any, flow_names: dict[uuid.UUID, str]) -> RunInfo:
         end_time=run.end_time,
         duration_s=round(run.total_run_time.total_seconds(), 3) if run.total_run_time else None,
         run_count=run.run_count,
+        process=run.infrastructure_pid,
     )
+
+
+_PROCESS_TAG = "reelforge-process"
+
+
+def _process_tag() -> str:
+    import psutil
+
+    created = psutil.Process().create_time()
+    return f"{_PROCESS_TAG}:{socket.gethostname()}:{os.getpid()}:{created:.3f}"
+
+
+def claim_process(flow: Any, flow_run: Any, state: Any) -> None:
+    """``on_running`` hook: record which process runs an in-process flow run."""
+    if flow_run.deployment_id is not None:
+        return  # a worker's run: the worker records its process and reports its crash
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(flow_run.id, infrastructure_pid=_process_tag())
+
+
+def process_gone(process: str | None) -> bool:
+    """Whether a run's recorded process is known to be dead: it ran on this machine and
+    that process (same pid and start time, so not a stranger that reused the pid) is gone.
+    Anything else (a worker's run, another machine) is not ours to judge."""
+    import psutil
+
+    parts = (process or "").split(":")
+    if len(parts) != 4 or parts[0] != _PROCESS_TAG or parts[1] != socket.gethostname():
+        return False
+    try:
+        return abs(psutil.Process(int(parts[2])).create_time() - float(parts[3])) > 0.01
+    except psutil.NoSuchProcess:
+        return True
+    except (ValueError, psutil.Error):
+        return False
+
+
+def abandoned_runs(limit: int = 200) -> list[RunInfo]:
+    """Runs still ``Running`` (or ``Pending``) whose process on this machine is gone."""
+    active = [*list_runs("running", limit=limit), *list_runs("pending", limit=limit)]
+    return [run for run in active if process_gone(run.process)]
+
+
+def mark_crashed(run_id: uuid.UUID, why: str) -> None:
+    from prefect import get_client
+    from prefect.states import Crashed
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run_id, Crashed(message=why), force=True)
 
 
 def _flow_names(client: Any, runs: list[Any]) -> dict[uuid.UUID, str]:
@@ -173,6 +230,9 @@ def retry_run(
     from prefect.states import Scheduled
 
     info = get_run(run_id)
+    if info.state in ACTIVE and process_gone(info.process):
+        mark_crashed(info.id, "its process is gone (killed or crashed mid-run)")
+        info = get_run(info.id)
     if info.state not in RETRYABLE:
         hint = "it finished" if info.state == "COMPLETED" else "it has not finished"
         raise InvalidInput(
@@ -193,7 +253,7 @@ def retry_run(
 
         flow = _load_flow(info.flow)
         logging.getLogger("prefect").setLevel(logging.WARNING)  # as `reelforge generate`
-        with in_process():
+        with in_process(), outages_named():
             state = run_flow(flow, flow_run=run, parameters=run.parameters, return_type="state")
         if not state.is_completed():
             _raise_failure(state, str(info.id))
@@ -214,18 +274,121 @@ def retry_run(
         time.sleep(1.0)
 
 
+@contextmanager
+def outages_named() -> Iterator[None]:
+    """A flow engine that lost a service mid-run raises that client's error: name it."""
+    try:
+        yield
+    except Exception as exc:
+        named = outage_error(exc)
+        if named is None:
+            raise
+        raise named from exc
+
+
 def _raise_failure(state: Any, run_id: str) -> None:
     """Raise a failed run's own error (keeping its exit code), tagged with the run id."""
     try:
         state.result()
-    except ReelForgeError as exc:
-        exc.flow_run_id = run_id
-        raise
     except Exception as exc:
-        raise ReelForgeError(
-            f"run {run_id} failed: {type(exc).__name__}: {exc}", flow_run_id=run_id
-        ) from exc
+        raise failure_error(exc, run_id) from exc
     raise ReelForgeError(f"run {run_id} ended {state.name}", flow_run_id=run_id)
+
+
+def failure_error(exc: BaseException, run_id: str) -> ReelForgeError:
+    """The one-line error of a failed run: its own ReelForgeError, or, when a service or
+    the disk gave out under it, which one and what to do, then how to resume the run."""
+    outage = _outage(exc)
+    if outage is not None:
+        return ServiceUnavailable(
+            f"{outage}; then `reelforge retry {run_id}` resumes the run", flow_run_id=run_id
+        )
+    if isinstance(exc, ReelForgeError):
+        exc.flow_run_id = run_id
+        return exc
+    return ReelForgeError(f"run {run_id} failed: {type(exc).__name__}: {exc}", flow_run_id=run_id)
+
+
+def _outage(exc: BaseException) -> str | None:
+    """What gave out, in a line with its fix, if ``exc`` (or its cause) is an outage."""
+    import errno
+    import tempfile
+
+    import psycopg
+    import sqlalchemy.exc
+    import urllib3
+
+    from reelforge.settings import get_settings
+
+    settings = get_settings()
+    seen: BaseException | None = exc
+    for _ in range(10):  # the cause chain, not for ever
+        if seen is None:
+            return None
+        disk_full = isinstance(seen, OSError) and seen.errno == errno.ENOSPC
+        if disk_full or "No space left on device" in str(seen):  # ours, or ffmpeg's stderr
+            return (
+                f"no space left on the scratch disk ({tempfile.gettempdir()}): free space "
+                "or point TMPDIR (and REELFORGE_HOME's disk) at a bigger one"
+            )
+        if isinstance(seen, sqlalchemy.exc.OperationalError | psycopg.OperationalError):
+            return (
+                "PostgreSQL is unreachable: start it (`reelforge up`) or check "
+                "REELFORGE_DATABASE_URL"
+            )
+        if isinstance(seen, urllib3.exceptions.HTTPError):
+            return (
+                f"S3 at {settings.s3_address} is unreachable: start it (`reelforge up`) or "
+                "check REELFORGE_S3_ENDPOINT"
+            )
+        if isinstance(seen, ServiceUnavailable):
+            return str(seen).split("; then `reelforge retry", 1)[0]
+        if _prefect_failure(seen):
+            if not _postgres_up(settings):  # Prefect's own database is down: say so
+                return (
+                    "PostgreSQL is unreachable (Prefect's API fails without it): start it "
+                    "(`reelforge up`) or check REELFORGE_DATABASE_URL"
+                )
+            return (
+                f"the Prefect API at {settings.prefect_api} failed: check `reelforge status` "
+                "(`reelforge down && reelforge up` restarts the local one)"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _prefect_failure(exc: BaseException) -> bool:
+    import httpx
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    if isinstance(exc, PrefectHTTPStatusError):
+        return exc.response.status_code >= 500
+    return isinstance(exc, httpx.TransportError)
+
+
+def _postgres_up(settings: Any) -> bool:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(settings.sqlalchemy_url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT 1")).scalar() == 1
+    except Exception:
+        return False
+    finally:
+        engine.dispose()
+
+
+def outage_error(exc: Exception) -> ServiceUnavailable | None:
+    """For a run that broke before it could end (its engine lost a service): one line, or
+    None if ``exc`` is no outage."""
+    outage = _outage(exc)
+    if outage is None:
+        return None
+    return ServiceUnavailable(
+        f"{outage}; then `reelforge runs --status running` lists the run and "
+        "`reelforge retry RUN` resumes it"
+    )
 
 
 def cancel_run(run_id: str | uuid.UUID) -> RunInfo:
@@ -260,7 +423,7 @@ def run_campaign(spec: Any, *, executor: str = "local", dry_run: bool = False) -
 
         deploy_video()
     logging.getLogger("prefect").setLevel(logging.WARNING)
-    with in_process():
+    with in_process(), outages_named():
         state = campaign_flow(spec, executor=executor, dry_run=dry_run, return_state=True)
     run_id = str(state.state_details.flow_run_id)
     if not state.is_completed():

@@ -86,7 +86,27 @@ class Settings(BaseSettings):
     )
     failpoints: str | None = Field(
         default=None,
-        description="Test failpoints, e.g. publish:1 (fail once); stage:N[:transient|crash].",
+        description="Test failpoints, e.g. publish:1 (fail once); stage:N[:transient|crash|pause].",
+    )
+
+    # --- Reliability (reelforge/retry.py, reelforge/repair.py) ---------------------------
+    stage_retries: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="Retries of a stage after a transient failure (S3, network, database).",
+    )
+    stage_retry_delay_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=600,
+        description="Wait before a stage's first retry; each next one waits twice as long.",
+    )
+    orphan_grace_seconds: int = Field(
+        default=600,
+        ge=0,
+        description="`doctor --repair` deletes an orphan object only when older than this "
+        "(an upload whose lineage is being written is never touched).",
     )
 
     # --- Generation --------------------------------------------------------------------
@@ -176,6 +196,13 @@ class Settings(BaseSettings):
     )
     api_retry_after_seconds: int = Field(
         default=10, ge=1, le=3600, description="Retry-After (seconds) sent with a 429."
+    )
+    api_max_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        le=1024**3,
+        description="Largest request body the API reads (a campaign of 1,000 products fits); "
+        "larger ones get 413.",
     )
     api_executor: Literal["pool", "local"] = Field(
         default="pool",

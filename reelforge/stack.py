@@ -29,6 +29,8 @@ from reelforge.errors import ReelForgeError, ServiceUnavailable
 from reelforge.settings import Settings
 
 PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
+FILE_LEASES = "prefect.server.concurrency.lease_storage.filesystem"
+SERVICES = ("postgres", "s3", "prefect")
 READY_TIMEOUT_S = 60.0
 
 
@@ -65,6 +67,7 @@ class Layout:
         self.s3_dir = self.home / "s3"
         self.s3_config = self.home / "run" / "s3-identities.json"
         self.prefect_home = self.home / "prefect"
+        self.lease_marker = self.run / "prefect-leases"  # where our server keeps slot leases
 
     def pid_file(self, name: str) -> Path:
         return self.run / f"{name}.pid"
@@ -392,6 +395,10 @@ def start_prefect(settings: Settings, layout: Layout) -> None:
         **prefect_env(settings),
         "PREFECT_API_DATABASE_CONNECTION_URL": prefect_database_url(settings),
         "PREFECT_UI_API_URL": settings.prefect_api,
+        # Slot leases on disk, not in the server's memory: a restarted server otherwise
+        # forgets every lease, and the slots they held (a generation's GPU slot) never
+        # come back, so the next generation waits for ever.
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": FILE_LEASES,
     }
     env.pop("PREFECT_API_URL")  # the server itself must not point at an API
     cmd = [
@@ -407,14 +414,48 @@ def start_prefect(settings: Settings, layout: Layout) -> None:
     log = layout.logs / "prefect.log"
     proc = _spawn(cmd, log, env=env)
     _write_pid(pid_file, proc.pid)
+    layout.lease_marker.write_text(str(layout.prefect_home / "concurrency_leases"))
     try:
-        _wait_until(lambda: _prefect_ready(settings), "Prefect server", log, 120, proc=proc)
+        # A first start migrates Prefect's database: minutes on a small, busy machine.
+        _wait_until(lambda: _prefect_ready(settings), "Prefect server", log, 300, proc=proc)
     except ServiceUnavailable:
         _stop_owned(pid_file)
         raise
 
 
+def lease_dir(settings: Settings) -> Path | None:
+    """Where the running local Prefect server keeps its slot leases; None when unknown
+    (an external server, or one started before leases were kept on disk)."""
+    layout = Layout(settings)
+    if not settings.uses_local_prefect or _owned_process(layout.pid_file("prefect")) is None:
+        return None
+    try:
+        return Path(layout.lease_marker.read_text().strip())
+    except OSError:
+        return None
+
+
 # --- the stack -----------------------------------------------------------------------------
+
+
+def stop_service(settings: Settings, name: str) -> bool:
+    """Stop one embedded service (an outage drill, or before moving its data)."""
+    layout = Layout(settings)
+    if name not in SERVICES:
+        raise ReelForgeError(f"unknown service {name!r}: use one of {', '.join(SERVICES)}")
+    if name == "postgres":
+        return stop_postgres(layout)
+    return _stop_owned(layout.pid_file(name))
+
+
+def start_service(settings: Settings, name: str) -> None:
+    """Start one embedded service again and wait until it answers."""
+    layout = Layout(settings)
+    layout.make()
+    starters = {"postgres": start_postgres, "s3": start_s3, "prefect": start_prefect}
+    if name not in starters:
+        raise ReelForgeError(f"unknown service {name!r}: use one of {', '.join(SERVICES)}")
+    starters[name](settings, layout)
 
 
 def up(settings: Settings, *, progress: Callable[[str], None] = lambda _: None) -> None:

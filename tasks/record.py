@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from db import lineage
 from db.models import ActivityStatus, Asset, AssetKind, SafetyGate
 from db.session import session_scope
+from reelforge.failpoints import failpoint
 from reelforge.storage import ObjectStore, content_key, sha256_file
 
 
@@ -115,6 +116,7 @@ def record_stage(
                     sha256=item.sha256,
                 )
                 uploaded.append(item.uri)
+        failpoint(f"record-{stage}")  # crash tests: objects stored, lineage not yet written
         with session_scope() as session:
             rows = [_asset_row(session, ctx, item) for item in prepared]
             activity = lineage.record_activity(

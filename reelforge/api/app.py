@@ -34,7 +34,16 @@ def _validation_message(errors: list[Any]) -> str:
     if not errors:
         return "invalid input"
     first = errors[0]
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "input"
+    kind = first.get("type")
+    if kind == "json_invalid":
+        error = (first.get("ctx") or {}).get("error", "JSON decode error")
+        return _one_line(f"the request body is not valid JSON ({error}): send one JSON object")
+    loc = list(first.get("loc", ()))
+    if loc and loc[0] in ("body", "path", "query", "header", "cookie"):
+        loc = loc[1:]  # where the field came from is plain from the request
+    where = ".".join(str(p) for p in loc) or "input"
+    if kind == "extra_forbidden":
+        return _one_line(f"unknown field {where}: remove it or fix its spelling (see /docs)")
     return _one_line(f"invalid {where}: {first.get('msg', 'invalid')}")
 
 
@@ -72,6 +81,7 @@ def create_app(settings: Settings | None = None, *, dispatch: bool | None = None
     app.state.dispatcher = None
     app.state.registry, latency = build_registry()
 
+    app.add_middleware(_BodyLimit, limit=settings.api_max_body_bytes)
     app.add_middleware(_Timing, histogram=latency)
 
     def problem(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -178,6 +188,45 @@ def _readiness(app: FastAPI) -> dict[str, str]:
     if dispatcher is not None:
         checks["dispatcher"] = "ok" if dispatcher.last_error is None else dispatcher.last_error
     return checks
+
+
+class _BodyLimit:
+    """413 for a request body over ``limit`` bytes, by its Content-Length or, without one,
+    as soon as the streamed body passes the limit (nothing past it is read)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    def _too_large(self) -> StarletteHTTPException:
+        return StarletteHTTPException(
+            413,
+            f"request body is larger than {self.limit} bytes: send less (split a large "
+            "campaign or user list into several requests)",
+        )
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            response = JSONResponse({"error": _one_line(self._too_large().detail)}, status_code=413)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise self._too_large()  # the app's handler turns it into the 413 reply
+            return message
+
+        await self.app(scope, limited, send)
 
 
 class _Timing:

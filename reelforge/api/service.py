@@ -29,8 +29,10 @@ def submit_video(
     session: Session, settings: Settings, principal: Principal, body: schemas.VideoIn
 ) -> JobRecord:
     from reelforge.jobs import VideoJob
+    from reelforge.preflight import check_job
 
     job = VideoJob(tenant=principal.tenant, **body.model_dump(exclude_none=False))
+    check_job(job)  # a prompt that cannot run is a 422 now, not a failed job later
     (row,) = store.enqueue(
         session,
         principal,

@@ -92,7 +92,7 @@ def probe_audio(path: str | os.PathLike[str], *, what: str = "music") -> AudioIn
     Results are memoised per process by (path, size, mtime)."""
     p = Path(path)
     if not p.is_file():
-        raise InvalidInput(f"{what} file {p} does not exist")
+        raise InvalidInput(f"{what} file {p} does not exist; check the path")
     st = p.stat()
     return _probe_audio(str(p), st.st_size, st.st_mtime_ns, what)
 
@@ -103,7 +103,7 @@ def _probe_audio(path: str, _size: int, _mtime_ns: int, what: str) -> AudioInfo:
 
     p = Path(path)
     if p.stat().st_size == 0:
-        raise InvalidInput(f"{what} file {p.name} is empty")
+        raise InvalidInput(f"{what} file {p.name} is empty; pass a WAV, MP3, M4A or FLAC track")
     if p.stat().st_size > MAX_AUDIO_BYTES:
         raise InvalidInput(f"{what} file {p.name} is larger than {MAX_AUDIO_BYTES >> 20} MB")
     peak = 0.0

@@ -59,10 +59,12 @@ def validate_logo(path: str | os.PathLike[str]) -> LogoInfo:
 
     p = Path(path)
     if not p.is_file():
-        raise InvalidInput(f"logo file {p} does not exist")
+        raise InvalidInput(f"logo file {p} does not exist; check the path")
     size = p.stat().st_size
     if size == 0:
-        raise InvalidInput(f"logo file {p.name} is empty")
+        raise InvalidInput(
+            f"logo file {p.name} is empty; re-export it as a PNG with an alpha channel"
+        )
     if size > MAX_LOGO_BYTES:
         raise InvalidInput(f"logo file {p.name} is larger than {MAX_LOGO_BYTES >> 20} MB")
     try:
@@ -88,11 +90,12 @@ def validate_logo(path: str | os.PathLike[str]) -> LogoInfo:
                 )
     except InvalidInput:
         raise
-    except (
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidInput(
+            f"logo {p.name} has too many pixels to decode safely; the limit is {MAX_LOGO_PX} px "
+            "per side, resize it (1000 px wide is plenty)"
+        ) from exc
+    except UnidentifiedImageError as exc:
         raise InvalidInput(
             f"logo {p.name} is not a readable image; use a PNG with an alpha channel"
         ) from exc

@@ -39,8 +39,8 @@ class Lut3D:
 
     def to_cube_text(self) -> str:
         lines = []
-        if self.title:
-            lines.append(f'TITLE "{_clean_title(self.title)}"')
+        if title := _clean_title(self.title):  # a title of only unprintables writes none
+            lines.append(f'TITLE "{title}"')
         lines.append(f"LUT_3D_SIZE {self.size}")
         lines.append("DOMAIN_MIN {:.6f} {:.6f} {:.6f}".format(*self.domain_min))
         lines.append("DOMAIN_MAX {:.6f} {:.6f} {:.6f}".format(*self.domain_max))
@@ -271,21 +271,25 @@ class ResolvedLut:
     source: str  # "preset" or the original file path
 
 
+def load_lut(name_or_path: str | os.PathLike[str]) -> tuple[Lut3D, str, str]:
+    """(validated LUT, label, source) of a preset name or a ``.cube`` path; writes nothing."""
+    spec = str(name_or_path)
+    if spec in PRESETS:
+        return preset_lut(spec), spec, "preset"
+    p = Path(spec).expanduser()
+    if p.suffix.lower() != ".cube" and not p.exists():
+        raise InvalidInput(
+            f"unknown LUT {spec!r}; use one of {', '.join(PRESETS)} or a path to a .cube file"
+        )
+    return parse_cube(p), p.name, str(p)
+
+
 def resolve_lut(
     name_or_path: str | os.PathLike[str], cache_dir: str | os.PathLike[str]
 ) -> ResolvedLut:
     """A preset name (``neutral``, ``warm``, ``cool``, ``product-pop``) or a ``.cube`` path ->
     a validated, normalised copy under ``cache_dir/luts`` named by its content hash."""
-    spec = str(name_or_path)
-    if spec in PRESETS:
-        lut, label, source = preset_lut(spec), spec, "preset"
-    else:
-        p = Path(spec).expanduser()
-        if p.suffix.lower() != ".cube" and not p.exists():
-            raise InvalidInput(
-                f"unknown LUT {spec!r}; use one of {', '.join(PRESETS)} or a path to a .cube file"
-            )
-        lut, label, source = parse_cube(p), p.name, str(p)
+    lut, label, source = load_lut(name_or_path)
     digest = lut.sha256
     out = Path(cache_dir) / "luts" / f"lut-{digest[:20]}.cube"
     if not out.exists():

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from db.models import AssetKind
+from reelforge.failpoints import failpoint
 from reelforge.jobs import VideoJob
 from reelforge.settings import get_settings
 from tasks.postprocess.audio import AudioSpec, probe_audio
@@ -127,6 +128,7 @@ def postprocess_stage(
                 "seconds_ffmpeg": result.seconds_ffmpeg,
             },
         )
+    failpoint("rendition")  # crash tests: a rendition recorded, not yet checked or published
     return Rendered(
         rendition=rendition,
         thumbnail=thumbnail,

@@ -8,14 +8,30 @@ from __future__ import annotations
 
 import contextlib
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.lineage import mark_published
-from db.models import Asset
+from db.models import Activity, ActivityStatus, Asset
+from db.session import session_scope
 from reelforge.jobs import PublishedVideo
 from reelforge.storage import ObjectStore
 from tasks.postprocess.stage import Rendered
 from tasks.record import AssetRef, StageContext, record_stage
+
+
+def _published_by_this_run(ctx: StageContext) -> bool:
+    """Whether this flow run's publish already committed (a retry after a crash that
+    followed the commit: recording it again would say it happened twice)."""
+    if ctx.flow_run_id is None:
+        return False
+    with session_scope() as session:
+        query = select(Activity.id).where(
+            Activity.flow_run_id == ctx.flow_run_id,
+            Activity.stage == "publish",
+            Activity.status == ActivityStatus.succeeded,
+        )
+        return session.scalars(query.limit(1)).first() is not None
 
 
 def publish_stage(
@@ -25,6 +41,9 @@ def publish_stage(
     targets: list[AssetRef] = [rendered.rendition, rendered.thumbnail]
     published: dict[str, str] = {}
     created: list[str] = []
+    if _published_by_this_run(ctx):
+        published = {ref.uri: store.published_uri(ref.uri, tenant=ctx.tenant) for ref in targets}
+        targets = []  # nothing to copy or record: the objects and rows are there
     try:
         for ref in targets:
             uri = store.published_uri(ref.uri, tenant=ctx.tenant)
@@ -37,13 +56,14 @@ def publish_stage(
             for ref in targets:
                 mark_published(session, session.get_one(Asset, ref.id), published[ref.uri])
 
-        record_stage(
-            ctx,
-            "publish",
-            used=[(rendered.rendition, "rendition"), (rendered.thumbnail, "thumbnail")],
-            parameters={"published": list(published.values())},
-            then=mark,
-        )
+        if targets:
+            record_stage(
+                ctx,
+                "publish",
+                used=[(rendered.rendition, "rendition"), (rendered.thumbnail, "thumbnail")],
+                parameters={"published": list(published.values())},
+                then=mark,
+            )
     except BaseException:
         for uri in created:
             with contextlib.suppress(Exception):

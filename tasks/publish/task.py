@@ -16,4 +16,6 @@ from tasks.record import StageContext
 @task(name="publish", cache_policy=StageCache(stage="publish"), **TRANSIENT)
 def publish(ctx: StageContext, rendered: Rendered) -> PublishedVideo:
     failpoint("publish")
-    return publish_stage(ctx, rendered)
+    video = publish_stage(ctx, rendered)
+    failpoint("published")  # crash tests: published and recorded, the run not yet finished
+    return video

@@ -69,7 +69,8 @@ class TextVerdict(_Verdict):
             return f"{self.field}: passed the text safety gate (terms {self.term_list_version})"
         return (
             f"{self.field} blocked by the text safety gate: category {self.category}, "
-            f"rule {self.rule_id} (terms {self.term_list_version}, policy {self.policy_version})"
+            f"rule {self.rule_id} (terms {self.term_list_version}, policy {self.policy_version}): "
+            f"rephrase the {self.field} without the flagged wording"
         )
 
 

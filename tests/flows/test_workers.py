@@ -90,7 +90,7 @@ def test_an_event_alone_completes_a_personalised_run(pools, tmp_path, tenant_slu
     path = tmp_path / "ex" / "campaign.yaml"
     seed = uuid.uuid4().int % 10**9  # a clip (and so a base) no earlier run has made
     text = path.read_text().replace("tenant: example-shop", f"tenant: {tenant_slug}")
-    path.write_text(text.replace("seed: 7", f"seed: {seed}"))
+    path.write_text(text.replace("seed: 1", f"seed: {seed}"))
     spec = load_spec(path)
     info = deploy_personalise(spec)
     with running_workers(1, "gpu", tmp_path):

@@ -7,22 +7,29 @@ import pytest
 from models.detector import detect
 from models.generator import GenerationRequest
 
+# Known gap, kept visible: direction on held-out combinations is 56% against a goal of 85%
+# (BENCHMARKS.md, models/tiny/MODEL_CARD.md). strict: the day a retrained model moves these
+# objects the right way, the marker fails the suite and must go.
+_DIRECTION_GAP = pytest.mark.xfail(
+    strict=True, reason="the experts do not follow direction reliably yet (issue 3 open)"
+)
 CASES = [
-    ("a red circle moves from left to right", "red", "right"),
-    ("一个蓝色的正方形从上向下移动", "blue", "down"),
-    ("黄色い三角形が下から上へ移動する", "yellow", "up"),
-    ("초록색 원이 오른쪽에서 왼쪽으로 이동한다", "green", "left"),
+    pytest.param("a red circle moves from left to right", "red", "right", id="en"),
+    pytest.param("一个蓝色的正方形从上向下移动", "blue", "down", id="zh", marks=_DIRECTION_GAP),
+    pytest.param("黄色い三角形が下から上へ移動する", "yellow", "up", id="ja"),
+    pytest.param(
+        "초록색 원이 오른쪽에서 왼쪽으로 이동한다", "green", "left", id="ko", marks=_DIRECTION_GAP
+    ),
 ]
 
 
-# Known gap, kept visible: the shipped weights score 33% colour / 25% direction on held-out
-# combinations (BENCHMARKS.md, models/tiny/MODEL_CARD.md). strict: the day a retrained model
-# passes, this marker fails the suite and must go.
-@pytest.mark.xfail(
-    strict=True, reason="shipped tiny model does not follow prompts yet (issue 3 open)"
-)
+@pytest.mark.parametrize(("prompt", "colour", "direction"), [c.values for c in CASES])
+def test_the_object_has_the_prompts_colour(tiny, prompt, colour, direction):
+    d = detect(tiny.generate(GenerationRequest(prompt=prompt, seed=1)).frames)
+    assert d.colour == colour, (prompt, d.hue)
+
+
 @pytest.mark.parametrize(("prompt", "colour", "direction"), CASES)
-def test_colour_and_direction_follow_the_prompt(tiny, prompt, colour, direction):
-    v = tiny.generate(GenerationRequest(prompt=prompt, seed=1))
-    d = detect(v.frames)
-    assert (d.colour, d.direction) == (colour, direction), (prompt, d.hue, d.displacement)
+def test_the_object_moves_the_prompts_way(tiny, prompt, colour, direction):
+    d = detect(tiny.generate(GenerationRequest(prompt=prompt, seed=1)).frames)
+    assert d.direction == direction, (prompt, d.displacement)

@@ -93,3 +93,26 @@ def test_error_mode_is_not_retried_but_transient_mode_is(home, monkeypatch):
     monkeypatch.setenv("REELFORGE_FAILPOINTS", _value("publish:1:transient"))
     with pytest.raises(TransientFailpointError):
         failpoint("publish")
+
+
+def test_pause_mode_holds_the_process_until_its_marker_is_removed(home):
+    import time
+
+    from reelforge.failpoints import paused_at
+
+    value = _value("gen:1:pause")
+    env = {**os.environ, "REELFORGE_HOME": str(home), "REELFORGE_FAILPOINTS": value}
+    code = "from reelforge.failpoints import failpoint; failpoint('gen'); print('resumed')"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True
+    )
+    marker = paused_at("gen", value)
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert time.monotonic() < deadline and proc.poll() is None, "never paused"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert proc.poll() is None, "did not wait at the pause"
+    marker.unlink()
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "resumed" in out

@@ -1,0 +1,93 @@
+"""`reelforge doctor --repair` never deletes a published or quarantined object unless told
+to with its own flag; private orphans go, and only past the grace period."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from minio.commonconfig import Tags
+
+from reelforge import repair
+from tests.reliability.conftest import cli, cli_env, tenant_slug
+
+
+def _orphans(store, tenant: str, tmp_path) -> dict[str, str]:
+    """A private, a quarantined-private and a published orphan of ``tenant``."""
+    made = {}
+    for name in ("private", "quarantined", "published"):
+        path = tmp_path / f"{name}.txt"
+        path.write_text(uuid.uuid4().hex)
+        obj = store.put_file(path, tenant=tenant, kind="prompt", asset_id=uuid.uuid4())
+        made[name] = obj.uri
+    tags = Tags.new_object_tags()
+    tags["reelforge-quarantine"] = "true"
+    store.client.set_object_tags(store.private, made["quarantined"].split("/", 3)[3], tags)
+    source = made.pop("published")
+    made["published"] = store.publish(source, tenant=tenant)
+    store.delete(source)  # only the published copy is left
+    return made
+
+
+def test_published_and_quarantined_orphans_need_their_own_flag(stack, store, tmp_path):
+    tenant = tenant_slug("doc")
+    made = _orphans(store, tenant, tmp_path)
+    env = cli_env(REELFORGE_ORPHAN_GRACE_SECONDS="0")
+
+    found = cli("doctor", "--tenant", tenant, env=env)
+    assert found.code == 0, found.payload
+    assert sorted(found.payload["sweep"]["orphan_objects"]) == sorted(made.values())
+
+    plain = cli("doctor", "--repair", "--tenant", tenant, env=env)
+    assert plain.code == 0, plain.payload
+    assert not store.exists(made["private"])
+    assert store.exists(made["quarantined"]) and store.exists(made["published"])
+    assert sorted(plain.payload["sweep"]["kept"]) == sorted(
+        [made["quarantined"], made["published"]]
+    )
+
+    published = cli("doctor", "--repair", "--delete-published", "--tenant", tenant, env=env)
+    assert published.code == 0
+    assert not store.exists(made["published"]) and store.exists(made["quarantined"])
+
+    everything = cli("doctor", "--repair", "--delete-quarantined", "--tenant", tenant, env=env)
+    assert everything.code == 0
+    assert not store.exists(made["quarantined"])
+    assert cli("doctor", "--tenant", tenant, env=env).payload["sweep"]["orphan_objects"] == []
+
+
+def test_the_grace_period_protects_uploads_whose_lineage_is_being_written(stack, store, tmp_path):
+    tenant = tenant_slug("grace")
+    made = _orphans(store, tenant, tmp_path)
+    young = repair.scan(store, tenant=tenant, runs=False)  # default grace: 10 minutes
+    assert young.orphan_objects == []
+    old = repair.scan(store, tenant=tenant, grace=timedelta(0), runs=False)
+    assert sorted(old.orphan_objects) == sorted(made.values())
+    other = repair.scan(store, tenant=tenant_slug("other"), grace=timedelta(0), runs=False)
+    assert other.orphan_objects == []  # --tenant looks at that tenant's objects only
+    repair.repair(old, store, delete_published=True, delete_quarantined=True)
+    assert not any(store.exists(uri) for uri in made.values())
+
+
+def test_a_run_counts_as_abandoned_only_when_its_process_here_is_gone():
+    import socket
+    import subprocess
+    import sys
+
+    import psutil
+
+    from reelforge.runs import _process_tag, process_gone
+
+    assert not process_gone(_process_tag())  # this very process: alive
+    dead = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    created = psutil.Process(dead.pid).create_time()
+    dead.kill()  # as kill -9
+    dead.wait()
+    host = socket.gethostname()
+    assert process_gone(f"reelforge-process:{host}:{dead.pid}:{created:.3f}")
+    me = psutil.Process()
+    reused = f"reelforge-process:{host}:{me.pid}:{me.create_time() - 100:.3f}"
+    assert process_gone(reused)  # the pid lives on in a stranger: our run's process is gone
+    assert not process_gone(f"reelforge-process:elsewhere:{dead.pid}:{created:.3f}")
+    assert not process_gone(f"{host}:{dead.pid}")  # a worker's run: its worker reports it
+    assert not process_gone(None)
