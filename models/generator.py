@@ -158,7 +158,11 @@ class ResolvedRequest(BaseModel):
         )
 
 
-class GenerationMetadata(BaseModel):
+class GenerationMetadata(ResolvedRequest):
+    """The resolved request as it ran, and what lineage needs to know about the run."""
+
+    model_config = ConfigDict(frozen=False)
+
     model_id: str
     model_version: str
     checkpoint_sha256: str
@@ -166,16 +170,6 @@ class GenerationMetadata(BaseModel):
     scheduler: str
     scheduler_config: dict[str, Any]
     boundary_ratio: float | None
-    prompt: str
-    negative_prompt: str
-    seed: int
-    steps: int
-    guidance_scale: float
-    guidance_scale_2: float
-    height: int
-    width: int
-    frames: int
-    fps: int
     cache_key: str
     frames_sha256: str
     device: str

@@ -204,9 +204,8 @@ def render(spec: ClipSpec, frames: int = 17, height: int = 64, width: int = 64) 
     return out
 
 
-def training_examples(n: int, seed: int, combos=TRAIN_COMBOS):
-    """``n`` (spec, per-language caption lists) pairs; deterministic in ``seed``."""
-    rng = random.Random(seed)
-    for i in range(n):
-        combo = combos[i % len(combos)] if i < len(combos) else rng.choice(combos)
-        yield sample_spec(rng, combo)
+def direction_phrase(direction: str, lang: str, rng: random.Random) -> str:
+    """The direction phrase alone ("moves from left to right"): a partial caption that
+    ties the phrase to the motion whatever the object, so the experts cannot learn the
+    direction as part of a colour-shape identity (which fails on held-out combinations)."""
+    return rng.choice(_WORDS[lang]["dir"][direction])

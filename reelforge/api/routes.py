@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Campaign, JobStatus
+from db.models import Campaign, JobRecord, JobStatus
 from reelforge.api import schemas, service, store
 from reelforge.api.deps import get_principal, get_session, get_settings_dep, get_store
 from reelforge.api.keys import Principal
@@ -29,6 +29,18 @@ router = APIRouter(prefix="/v1", responses=ERRORS)
 
 def _not_found(what: str) -> HTTPException:
     return HTTPException(status_code=404, detail=f"no {what} with this id")
+
+
+def _callers_video(
+    video_id: uuid.UUID,
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+) -> JobRecord:
+    """The path's video, if it is the caller's (another tenant's answers 404 too)."""
+    job = store.get_job(session, principal, video_id, kind="video")
+    if job is None:
+        raise _not_found("video")
+    return job
 
 
 def _links(job_id: uuid.UUID) -> dict[str, str]:
@@ -73,15 +85,12 @@ def list_videos(
 
 @router.get("/videos/{video_id}", response_model=schemas.Video)
 def get_video(
-    video_id: uuid.UUID,
+    job: JobRecord = Depends(_callers_video),
     principal: Principal = Depends(get_principal),
     session: Session = Depends(get_session),
     objects: ObjectStore = Depends(get_store),
 ) -> schemas.Video:
     """Status, stage progress, renditions with presigned URLs, safety verdicts."""
-    job = store.get_job(session, principal, video_id, kind="video")
-    if job is None:
-        raise _not_found("video")
     return service.video_view(session, principal, objects, job)
 
 
@@ -95,18 +104,15 @@ def get_video(
     response_class=RedirectResponse,
 )
 def video_content(
-    video_id: uuid.UUID,
+    job: JobRecord = Depends(_callers_video),
     principal: Principal = Depends(get_principal),
     session: Session = Depends(get_session),
     objects: ObjectStore = Depends(get_store),
 ) -> RedirectResponse:
-    job = store.get_job(session, principal, video_id, kind="video")
-    if job is None:
-        raise _not_found("video")
     view = service.video_view(session, principal, objects, job)
     url = next((r.url for r in view.renditions if r.url), None)
     if url is None:
-        raise HTTPException(status_code=409, detail=f"video {video_id} is {job.status.value}: not published yet")  # fmt: skip
+        raise HTTPException(status_code=409, detail=f"video {job.id} is {job.status.value}: not published yet")  # fmt: skip
     return RedirectResponse(url, status_code=307)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -16,6 +17,7 @@ from tasks.postprocess.logo import LogoSpec, validate_logo
 from tasks.postprocess.lut import resolve_lut
 from tasks.postprocess.overlay import TextSpec
 from tasks.postprocess.renditions import (
+    RenditionResult,
     make_preview,
     make_thumbnail,
     render_rendition,
@@ -42,7 +44,7 @@ class Rendered(BaseModel):
     duration: float
 
 
-def _cache_dir() -> Path:
+def postprocess_cache_dir() -> Path:
     path = get_settings().home_dir / "cache" / "postprocess"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -52,7 +54,7 @@ def ingest_brand_kit(ctx: StageContext, job: VideoJob) -> BrandKit:
     """Validate the brand inputs (bad ones fail here, before any GPU time) and record them."""
     outputs: dict[str, Output] = {}
     if job.lut:
-        lut = resolve_lut(job.lut, _cache_dir())
+        lut = resolve_lut(job.lut, postprocess_cache_dir())
         outputs["lut"] = Output(
             lut.path, AssetKind.lut, {"name": lut.name, "size": lut.size}, "text/plain"
         )
@@ -86,54 +88,72 @@ def postprocess_stage(
             else None,
             audio=AudioSpec(music=str(local_copy(brand.music))) if brand.music else None,
             text=TextSpec(job.text) if job.text else None,
-            cache_dir=_cache_dir(),
+            cache_dir=postprocess_cache_dir(),
         )
-        thumb = make_thumbnail(out, Path(tmp) / "thumbnail.jpg")
-        preview = make_preview(out, Path(tmp) / "preview.webp")
-        for path, sha in ((out, result.sha256), (Path(thumb.path), thumb.sha256)):
-            cache_file(path, sha)  # the safety gate reads them next, on this machine
-        used = [(clip, "input")]
-        used += [(ref, role) for role, ref in brand if ref is not None]
-        used += [(overlay, "overlay_text")] if overlay else []
-        rendition, thumbnail, animated = record_stage(
+        return record_rendition(
             ctx,
-            "postprocess",
-            used=used,
-            outputs=[
-                Output(
-                    out,
-                    AssetKind.rendition,
-                    {
-                        "preset": preset.name,
-                        "width": result.width,
-                        "height": result.height,
-                        "fps": result.fps,
-                        "duration": result.duration,
-                    },
-                    "video/mp4",
-                ),
-                Output(
-                    Path(thumb.path),
-                    AssetKind.thumbnail,
-                    {"width": thumb.width, "at": thumb.at},
-                    "image/jpeg",
-                ),
-                Output(
-                    Path(preview.path), AssetKind.preview, {"width": preview.width}, "image/webp"
-                ),
-            ],
-            parameters={
-                "preset": preset.name,
-                **result.params,
-                "seconds_ffmpeg": result.seconds_ffmpeg,
-            },
+            out,
+            result,
+            used=rendition_inputs(clip, brand, overlay),
+            media={"preset": preset.name},
+            parameters={"preset": preset.name, **result.params},
         )
+
+
+def rendition_inputs(
+    clip: AssetRef, brand: BrandKit, overlay: AssetRef | None
+) -> list[tuple[AssetRef, str]]:
+    """What a rendition was made from, with each input's role, for its lineage."""
+    used = [(clip, "input")]
+    used += [(ref, role) for role, ref in brand if ref is not None]
+    return used + ([(overlay, "overlay_text")] if overlay else [])
+
+
+def record_rendition(
+    ctx: StageContext,
+    out: Path,
+    result: RenditionResult,
+    *,
+    used: list[tuple[AssetRef, str]],
+    media: dict[str, Any],
+    parameters: dict[str, Any],
+) -> Rendered:
+    """Cut the thumbnail and preview from a finished rendition and record all three.
+
+    The thumbnail's ``at`` tells the safety gate it is a frame of this rendition (judged
+    with it, by the video rule); see ``tasks/safety/stage.py``.
+    """
+    thumb = make_thumbnail(out, out.parent / "thumbnail.jpg")
+    preview = make_preview(out, out.parent / "preview.webp")
+    for path, sha in ((out, result.sha256), (Path(thumb.path), thumb.sha256)):
+        cache_file(path, sha)  # the safety gate reads them next, on this machine
+    size = {"width": result.width, "height": result.height}
+    rendition, thumbnail, animated = record_stage(
+        ctx,
+        "postprocess",
+        used=used,
+        outputs=[
+            Output(
+                out,
+                AssetKind.rendition,
+                media | size | {"fps": result.fps, "duration": result.duration},
+                "video/mp4",
+            ),
+            Output(
+                Path(thumb.path),
+                AssetKind.thumbnail,
+                {"width": thumb.width, "at": thumb.at},
+                "image/jpeg",
+            ),
+            Output(Path(preview.path), AssetKind.preview, {"width": preview.width}, "image/webp"),
+        ],
+        parameters=parameters | {"seconds_ffmpeg": result.seconds_ffmpeg},
+    )
     failpoint("rendition")  # crash tests: a rendition recorded, not yet checked or published
     return Rendered(
         rendition=rendition,
         thumbnail=thumbnail,
         preview=animated,
-        width=result.width,
-        height=result.height,
+        **size,
         duration=result.duration,
     )

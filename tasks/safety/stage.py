@@ -6,6 +6,9 @@ the run, so nothing unchecked can reach the publish stage (PostgreSQL also refus
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 from db.models import AssetKind, SafetyGate
 from reelforge.jobs import VideoJob
 from reelforge.storage import ObjectStore
@@ -65,15 +68,30 @@ def check_job_texts_stage(
 def moderate_stage(
     ctx: StageContext, refs: list[AssetRef], policy: str, store: ObjectStore | None = None
 ) -> list[VisualVerdict]:
-    """Moderate images and videos and record a verdict for each; blocked ones are quarantined."""
+    """Moderate images and videos and record a verdict for each; blocked ones are quarantined.
+
+    A thumbnail that post-processing cut from a rendition in the same call (its media has
+    ``at``) is judged as that rendition's frame, in one pass with it, and shares its verdict.
+    """
     store = store or ObjectStore()
     items = [(ref, local_copy(ref, store)) for ref in refs]
-    verdicts = []
-    for _, path in items:
+    pair = _rendition_and_its_thumbnail(items)
+    found: dict[uuid.UUID, VisualVerdict] = {}
+    for ref, path in items:
+        if pair and ref is pair[1][0]:
+            continue  # judged with the rendition
+        extra: dict = {}
+        if pair and ref is pair[0][0]:
+            thumb, thumb_path = pair[1]
+            extra = dict(thumbnail=thumb_path, thumbnail_time=float(thumb.media["at"]),
+                         thumbnail_is_frame=True)  # fmt: skip
         try:
-            verdicts.append(moderate_file(path, policy=policy))
+            found[ref.id] = moderate_file(path, policy=policy, **extra)
         except Exception as exc:  # fail closed: the error is the verdict
-            verdicts.append(VisualVerdict.failed_closed(exc, path=path.name))
+            found[ref.id] = VisualVerdict.failed_closed(exc, path=path.name)
+    if pair:
+        found[pair[1][0].id] = found[pair[0][0].id]
+    verdicts = [found[ref.id] for ref, _ in items]
     record_stage(
         ctx,
         "visual_safety",
@@ -97,6 +115,17 @@ def moderate_stage(
         _quarantine(store, [ref for ref, _ in failed])
         raise VisualBlocked(failed[0][1])
     return verdicts
+
+
+def _rendition_and_its_thumbnail(
+    items: list[tuple[AssetRef, Path]],
+) -> tuple[tuple[AssetRef, Path], tuple[AssetRef, Path]] | None:
+    """The rendition and the thumbnail post-processing cut from it (its media has ``at``)."""
+    video = next((i for i in items if i[0].kind == AssetKind.rendition), None)
+    thumb = next(
+        (i for i in items if i[0].kind == AssetKind.thumbnail and "at" in i[0].media), None
+    )
+    return (video, thumb) if video and thumb else None
 
 
 def _quarantine(store: ObjectStore, refs: list[AssetRef]) -> None:

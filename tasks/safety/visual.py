@@ -404,13 +404,21 @@ def moderate_file(
     model: ModerationModel | None = None,
     thumbnail: str | Path | None = None,
     thumbnail_time: float | None = None,
+    thumbnail_is_frame: bool = False,
 ) -> VisualVerdict:
     """Moderate an image or a video. Returns a verdict (passed or blocked) or raises:
     ``InvalidInput`` for unusable input, ``ModerationError`` for anything else (fail closed).
 
     ``thumbnail``: a separate thumbnail image of a video, checked as a still.
     ``thumbnail_time``: the video time the thumbnail is taken from; that frame is sampled.
+    ``thumbnail_is_frame``: the thumbnail is this video's frame at ``thumbnail_time`` (we cut
+    it ourselves): it takes that frame's place in the sequence and is judged by the video
+    rule, since one false positive of the detector on one frame must not block a clip whose
+    neighbouring frames are clean. A thumbnail chosen by a person stays a still (one flag
+    blocks): it is shown on its own for as long as the video is listed.
     """
+    if thumbnail_is_frame and (thumbnail is None or thumbnail_time is None):
+        raise ValueError("thumbnail_is_frame needs both thumbnail and thumbnail_time")
     path = Path(path)
     pol = load_policy(policy)
     t_start = time.perf_counter()
@@ -439,8 +447,8 @@ def moderate_file(
             samples, media = sample_image(path, img, size)
         else:
             samples, media = sample_video(
-                path, size=size, policy=pol.visual, thumbnail_time=thumbnail_time,
-                on_batch=on_batch,
+                path, size=size, policy=pol.visual, on_batch=on_batch,
+                thumbnail_time=None if thumbnail_is_frame else thumbnail_time,
             )  # fmt: skip
         if thumbnail is not None:
             tpath = Path(thumbnail)
@@ -448,11 +456,23 @@ def moderate_file(
             if timg is None:
                 raise InvalidInput(f"{tpath.name}: thumbnail is not a readable image")
             tsamples, _ = sample_image(tpath, timg, size)
+            at = round(float(thumbnail_time), 4) if thumbnail_is_frame else None  # type: ignore[arg-type]
             for s in tsamples:
-                s.reasons, s.timestamp = ["thumbnail"], None
+                s.reasons, s.timestamp = ["thumbnail"], at
             samples.extend(tsamples)
         if samples:
             on_batch(samples)
+        if thumbnail_is_frame and media.fps:
+            # the thumbnail stands in for the video's frame at that time: not both, or one
+            # frame would count as two consecutive samples
+            half = 0.5 / media.fps
+            frames = [
+                f
+                for f in frames
+                if "thumbnail" in f.reasons
+                or f.timestamp is None
+                or abs(f.timestamp - thumbnail_time) >= half  # type: ignore[operator]
+            ]
         if not frames:
             raise ModerationError(f"{path.name}: no frame was checked")
         total = time.perf_counter() - t_start

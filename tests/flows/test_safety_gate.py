@@ -112,3 +112,44 @@ def test_a_moderation_error_fails_closed(
     with pytest.raises(IntegrityError):
         publish_stage(ctx, rendered, store)
     assert _published_keys(store, tenant_slug) == []
+
+
+def test_a_thumbnail_cut_from_the_rendition_shares_its_verdict(
+    stack, store, committed, tenant_slug, tmp_path
+):
+    """Post-processing's own thumbnail (media ``at``) is judged as the rendition's frame at
+    that time, by the video rule; a thumbnail without ``at`` is a still, judged alone."""
+    photo, chosen_photo = tmp_path / "astronaut.jpg", tmp_path / "astronaut.png"
+    for path in (photo, chosen_photo):  # other bytes: one asset per (kind, sha256)
+        Image.fromarray(skimage.data.astronaut()).save(path)
+    video = tmp_path / "pattern.mp4"
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi",
+         "-i", "testsrc2=size=320x240:rate=16:duration=3", "-pix_fmt", "yuv420p",
+         "-c:v", "libx264", str(video)],
+        check=True,
+    )  # fmt: skip
+    ctx = context_for(tenant_slug)
+    rendition, cut, chosen = record_stage(
+        ctx,
+        "postprocess",
+        outputs=[
+            Output(video, AssetKind.rendition, {"width": 320, "height": 240}, "video/mp4"),
+            Output(photo, AssetKind.thumbnail, {"at": 1.0}, "image/jpeg"),
+            Output(chosen_photo, AssetKind.thumbnail, {"width": 512}, "image/png"),
+        ],
+    )
+    # one face-flagged frame under 0.9 in a clean clip: not two in a row, so it passes
+    verdicts = moderate_stage(ctx, [rendition, cut], "test-faces")
+    assert [v.passed for v in verdicts] == [True, True]
+    assert verdicts[1] is verdicts[0]
+    rows = committed(
+        "SELECT asset_id, passed FROM safety_verdicts WHERE asset_id IN (:a, :b)",
+        a=rendition.id,
+        b=cut.id,
+    )
+    assert sorted((str(r.asset_id), r.passed) for r in rows) == sorted(
+        [(str(rendition.id), True), (str(cut.id), True)]
+    )
+    with pytest.raises(VisualBlocked):  # the same picture as a thumbnail someone chose
+        moderate_stage(ctx, [rendition, chosen], "test-faces")

@@ -175,3 +175,31 @@ class Lineage:
             f"orphans {sorted(private - recorded)}, dangling {sorted(recorded - private)}"
         )
         assert self.orphans(tenant) == []
+
+
+def write_campaign(path: Path, tenant: str, prompts: list[str], renditions: list[str]) -> str:
+    """A small campaign spec for ``tenant`` (fast, one product at a time); its name."""
+    name = f"rel-{uuid.uuid4().hex[:8]}"
+    products = "".join(
+        f"  - {{sku: P-{i}, name: Product {i}, prompt: {p}}}\n" for i, p in enumerate(prompts, 1)
+    )
+    path.write_text(
+        f"name: {name}\ntenant: {tenant}\nproducts:\n{products}"
+        f"renditions: {json.dumps(renditions)}\ngeneration: {{speed: fast, seed: 3}}\n"
+        "concurrency: 1\n"
+    )
+    return name
+
+
+def campaign_run_id(settings, name: str) -> str:
+    """The id of the (one) run of campaign ``name`` on the stack of ``settings``."""
+    import httpx
+
+    response = httpx.post(
+        f"{settings.prefect_api}/flow_runs/filter",
+        json={"flows": {"name": {"any_": ["campaign"]}}, "limit": 200},
+        timeout=10,
+    )
+    response.raise_for_status()
+    (run,) = [r for r in response.json() if r["parameters"]["spec"]["name"] == name]
+    return run["id"]

@@ -21,11 +21,13 @@ from reelforge.failpoints import CRASH_EXIT_CODE
 from tests.reliability.conftest import (
     PROMPT,
     Lineage,
+    campaign_run_id,
     cli,
     cli_env,
     failpoints,
     needs_model,
     tenant_slug,
+    write_campaign,
 )
 
 # failpoint -> the boundary it kills the run at (record-postprocess: the orphan test below)
@@ -141,7 +143,24 @@ def test_an_orphan_left_by_a_crash_is_removed_by_doctor_and_the_rerun_completes(
     lin.assert_published_once(tenant)
 
 
-def _state(run_id: str) -> str:
-    from reelforge.runs import get_run
+@needs_model
+@pytest.mark.slow
+def test_a_crash_between_a_campaigns_two_renditions_then_retry_publishes_each_once(stack, tmp_path):
+    """A product in two renditions: the process dies after the first is published. The
+    retried campaign makes the second from the same clip and does not publish the first
+    again."""
+    lin = Lineage(stack)
+    tenant = tenant_slug("crashcamp")
+    spec = tmp_path / "campaign.yaml"
+    name = write_campaign(spec, tenant, [PROMPT], ["1:1", "9:16"])
+    env = cli_env(REELFORGE_FAILPOINTS=failpoints("published:1:crash"))
+    first = cli("campaign", "run", str(spec), env=env)
+    assert first.code == CRASH_EXIT_CODE, (first.code, first.payload, first.stderr[-2000:])
+    _, public = lin.objects(tenant)
+    assert len(public) == 2, public  # the first rendition and its thumbnail
 
-    return get_run(run_id).state
+    retried = cli("retry", campaign_run_id(stack, name), env=env)
+    assert retried.code == 0, (retried.payload, retried.stderr[-2000:])
+    assert retried.payload["state"] == "COMPLETED"
+    lin.assert_published_once(tenant, videos=2)
+    assert _generations(lin, tenant) == 1, "the clip was generated again"

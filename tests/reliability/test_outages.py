@@ -23,6 +23,7 @@ from scripts.free_ports import free_block
 from tests.reliability.conftest import (
     PROMPT,
     Lineage,
+    campaign_run_id,
     cli,
     cli_env,
     failpoints,
@@ -31,6 +32,7 @@ from tests.reliability.conftest import (
     spawn,
     tenant_slug,
     wait_paused,
+    write_campaign,
 )
 
 JOB = ("--aspect", "1:1", "--seed", "5", "--fast")
@@ -54,17 +56,6 @@ class OwnStack:
 
     def run_env(self, **extra: str) -> dict[str, str]:
         return {**self.env, **extra}
-
-    def campaign_run(self, name: str) -> str:
-        """The id of the (one) run of campaign ``name``."""
-        response = httpx.post(
-            f"{self.settings.prefect_api}/flow_runs/filter",
-            json={"flows": {"name": {"any_": ["campaign"]}}, "limit": 200},
-            timeout=10,
-        )
-        response.raise_for_status()
-        (run,) = [r for r in response.json() if r["parameters"]["spec"]["name"] == name]
-        return run["id"]
 
     def task_runs(self, run_id: str, name: str) -> list[dict]:
         response = httpx.post(
@@ -113,67 +104,70 @@ def _error_line(done) -> str:
     return error
 
 
+@dataclass
+class Paused:
+    tenant: str
+    env: dict[str, str]
+    proc: object
+    marker: Path
+
+
+def _video_paused_at(own: OwnStack, stage: str, name: str, retries: int, delay: float) -> Paused:
+    """A video run of a fresh tenant, held by a ``pause`` failpoint just before ``stage``."""
+    tenant = tenant_slug(name)
+    value = failpoints(f"{stage}:1:pause")
+    env = own.run_env(REELFORGE_FAILPOINTS=value, REELFORGE_STAGE_RETRIES=str(retries),
+                      REELFORGE_STAGE_RETRY_DELAY_SECONDS=str(delay))  # fmt: skip
+    proc = spawn("generate", PROMPT, "--tenant", tenant, *JOB, env=env)
+    return Paused(tenant, env, proc, wait_paused(stage, value, own.settings.home_dir, proc))
+
+
 @needs_model
 @pytest.mark.slow
 def test_s3_down_during_publish_is_retried_until_it_returns(own: OwnStack):
-    tenant = tenant_slug("s3back")
-    value = failpoints("publish:1:pause")
-    env = own.run_env(REELFORGE_FAILPOINTS=value, REELFORGE_STAGE_RETRIES="8",
-                      REELFORGE_STAGE_RETRY_DELAY_SECONDS="1")  # fmt: skip
-    proc = spawn("generate", PROMPT, "--tenant", tenant, *JOB, env=env)
-    marker = wait_paused("publish", value, own.settings.home_dir, proc)
+    run = _video_paused_at(own, "publish", "s3back", retries=8, delay=1)
     own.stop("s3")
-    marker.unlink()  # publish goes on against a dead S3
+    run.marker.unlink()  # publish goes on against a dead S3
     time.sleep(5)
     own.start("s3")
-    done = finish(proc)
+    done = finish(run.proc)
     assert done.code == 0, (done.payload, done.stderr[-3000:])
     (attempts,) = own.task_runs(done.payload["flow_run_id"], "publish")
     assert attempts["run_count"] > 1, "publish never failed: S3 was not down during it"
-    own.lineage.assert_published_once(tenant)
+    own.lineage.assert_published_once(run.tenant)
 
 
 @needs_model
 @pytest.mark.slow
 def test_s3_down_past_the_retry_budget_fails_clearly_and_retry_completes(own: OwnStack):
-    tenant = tenant_slug("s3gone")
-    value = failpoints("publish:1:pause")
-    env = own.run_env(REELFORGE_FAILPOINTS=value, REELFORGE_STAGE_RETRIES="1",
-                      REELFORGE_STAGE_RETRY_DELAY_SECONDS="0.5")  # fmt: skip
-    proc = spawn("generate", PROMPT, "--tenant", tenant, *JOB, env=env)
-    marker = wait_paused("publish", value, own.settings.home_dir, proc)
+    run = _video_paused_at(own, "publish", "s3gone", retries=1, delay=0.5)
     own.stop("s3")
     try:
-        marker.unlink()
-        done = finish(proc, timeout=1500)
+        run.marker.unlink()
+        done = finish(run.proc, timeout=1500)
     finally:
         own.start("s3")
     assert done.code == 1, (done.payload, done.stderr[-3000:])
     error = _error_line(done)
     assert "S3" in error and "reelforge retry" in error, error
     run_id = done.payload["flow_run_id"]
-    _, public = own.lineage.objects(tenant)
+    _, public = own.lineage.objects(run.tenant)
     assert public == set(), "published while S3 was failing"
 
-    retried = cli("retry", run_id, env=env)
+    retried = cli("retry", run_id, env=run.env)
     assert retried.code == 0, (retried.payload, retried.stderr[-3000:])
-    own.lineage.assert_published_once(tenant)
+    own.lineage.assert_published_once(run.tenant)
 
 
 @needs_model
 @pytest.mark.slow
 def test_postgres_down_mid_run_fails_clearly_then_retry_completes_with_lineage(own: OwnStack):
-    tenant = tenant_slug("pgdown")
-    value = failpoints("postprocess:1:pause")
-    env = own.run_env(REELFORGE_FAILPOINTS=value, REELFORGE_STAGE_RETRIES="1",
-                      REELFORGE_STAGE_RETRY_DELAY_SECONDS="0.5")  # fmt: skip
-    proc = spawn("generate", PROMPT, "--tenant", tenant, *JOB, env=env)
-    marker = wait_paused("postprocess", value, own.settings.home_dir, proc)
-    (run_id,) = own.lineage.run_ids(tenant)
+    run = _video_paused_at(own, "postprocess", "pgdown", retries=1, delay=0.5)
+    (run_id,) = own.lineage.run_ids(run.tenant)
     own.stop("postgres")  # Prefect's own database too: its API fails as well
     try:
-        marker.unlink()
-        done = finish(proc, timeout=1500)
+        run.marker.unlink()
+        done = finish(run.proc, timeout=1500)
     finally:
         own.start("postgres")
         # Seen here: the Prefect server answered 500 to every call for minutes after its
@@ -184,9 +178,9 @@ def test_postgres_down_mid_run_fails_clearly_then_retry_completes_with_lineage(o
     error = _error_line(done)
     assert "PostgreSQL" in error and ("reelforge retry" in error or "reelforge up" in error)
 
-    retried = cli("retry", run_id, env=env)
+    retried = cli("retry", run_id, env=run.env)
     assert retried.code == 0, (retried.payload, retried.stderr[-3000:])
-    own.lineage.assert_published_once(tenant)
+    own.lineage.assert_published_once(run.tenant)
     stages = {
         r.stage
         for r in own.lineage.rows(
@@ -270,3 +264,34 @@ def test_doctor_releases_leaked_slots_but_not_leased_ones(own: OwnStack):
     finally:
         holder.kill()
         holder.wait()
+
+
+@needs_model
+@pytest.mark.slow
+def test_prefect_restarts_during_a_campaign_and_the_campaign_completes(own: OwnStack, tmp_path):
+    """The Prefect server goes away while a campaign works and comes back: the campaign
+    resumes (its client retries the API), or it fails with one line and `reelforge retry`
+    completes it. Either way: every video published once, no clip generated twice."""
+    tenant = tenant_slug("pfrestart")
+    spec = tmp_path / "campaign.yaml"
+    name = write_campaign(spec, tenant, [PROMPT, "a blue square moves down"], ["1:1"])
+    value = failpoints("postprocess:1:pause")  # the first product, its clip made
+    env = own.run_env(REELFORGE_FAILPOINTS=value, REELFORGE_STAGE_RETRIES="8",
+                      REELFORGE_STAGE_RETRY_DELAY_SECONDS="1")  # fmt: skip
+    proc = spawn("campaign", "run", str(spec), env=env)
+    marker = wait_paused("postprocess", value, own.settings.home_dir, proc)
+    own.stop("prefect")
+    try:
+        marker.unlink()  # the run goes on against a dead API
+        time.sleep(5)
+    finally:
+        own.start("prefect")
+    done = finish(proc)
+    if done.code != 0:
+        error = _error_line(done)
+        assert "Prefect" in error and "reelforge retry" in error, error
+        retried = cli("retry", campaign_run_id(own.settings, name), env=env)
+        assert retried.code == 0, (retried.payload, retried.stderr[-3000:])
+    else:
+        assert done.payload["made"] == 2, done.payload
+    own.lineage.assert_published_once(tenant, videos=2, clips=2)

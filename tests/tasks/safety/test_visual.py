@@ -73,6 +73,27 @@ def test_harmless_video_passes_with_separate_thumbnail_image(media) -> None:
     assert blocked.passed is False and blocked.flags[0].timestamps == [None]
 
 
+def test_a_thumbnail_cut_from_the_video_is_judged_as_its_frame(media) -> None:
+    # the astronaut scores over the face threshold but under the hard threshold (0.9): as
+    # one frame of a clean clip it does not block; as a still chosen by a person it does
+    v = moderate_file(
+        media["pattern"], policy="test-faces", thumbnail=media["astronaut_png"],
+        thumbnail_time=1.5, thumbnail_is_frame=True,
+    )  # fmt: skip
+    assert v.passed is True
+    near = [f for f in v.frames if f.timestamp is not None and abs(f.timestamp - 1.5) < 1 / 24]
+    assert [f.reasons for f in near] == [["thumbnail"]]  # it replaced the video's frame
+    assert max(d.score for d in near[0].detections if d.label == "FACE_FEMALE") >= 0.5
+    # it counts in the sequence: next to the cut's flagged frames, its flag leads the run
+    cut = moderate_file(
+        media["cut"], policy="test-faces", thumbnail=media["astronaut_png"],
+        thumbnail_time=1.0, thumbnail_is_frame=True,
+    )  # fmt: skip
+    assert cut.passed is False and min(cut.flags[0].timestamps) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="thumbnail_time"):
+        moderate_file(media["pattern"], thumbnail=media["astronaut_png"], thumbnail_is_frame=True)
+
+
 def test_corrupt_model_fails_closed(media, tmp_path, monkeypatch) -> None:
     from models.moderation import _cached
     from reelforge.settings import get_settings
