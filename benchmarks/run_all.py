@@ -48,7 +48,7 @@ class Bench:
     full: tuple[str, ...]  # commands ("module args"), run in order, each a subprocess
     quick: tuple[str, ...]
     needs_stack: bool = False
-    estimate_s: int = 60  # full run on an idle 2-core machine
+    estimate_s: int = 60  # full run on an idle 2-core machine (measured 2026-11-24)
     timeout_s: int = 3600
 
 
@@ -63,50 +63,50 @@ BENCHES: tuple[Bench, ...] = (
     Bench("lineage", "lineage", "Lineage queries (issue 2)", 2,
           full=(_bench("bench_lineage --chains 166667 --samples 1000"),),
           quick=(_bench("bench_lineage --chains 2000 --samples 100"),),
-          needs_stack=True, estimate_s=420),
+          needs_stack=True, estimate_s=150),
     Bench("generation", "generation", "Generation (tiny model, CPU)", 3,
           full=(_bench("bench_generation --repeats 5"),),
           quick=(_bench("bench_generation --repeats 1"),),
-          estimate_s=240),
+          estimate_s=30),
     Bench("tiny-eval", "tiny-model-eval", "Tiny model: prompt following on held-out combinations",
           3,
           full=(_bench("bench_tiny_eval --seeds 2"),),
           quick=(_bench("bench_tiny_eval --seeds 1 --combos 1"),),
-          estimate_s=300),
+          estimate_s=30),
     Bench("gpu", "generation-gpu", "Generation on a GPU", 3,
           full=(_bench("bench_gpu --repeats 3"),),
           quick=(_bench("bench_gpu --repeats 1 --height 64 --width 64 --frames 17"),),
-          estimate_s=20),
+          estimate_s=10),
     Bench("moderation", "moderation", "Moderation (visual safety gate)", 4,
           full=(_bench("bench_moderation --repeat 5"),),
           quick=(_bench("bench_moderation --repeat 1"),),
-          estimate_s=120),
+          estimate_s=20),
     Bench("moderation-int8", "moderation-int8", "Moderation, INT8 model (visual safety gate)", 4,
           full=(QUANTIZE,
                 _bench(f"bench_moderation --repeat 5 --model {INT8} --section moderation-int8")),
           quick=(QUANTIZE,
                  _bench(f"bench_moderation --repeat 1 --model {INT8} --section moderation-int8")),
-          estimate_s=120),
+          estimate_s=20),
     Bench("postprocess", "postprocess", "Post-processing", 5,
           full=(_bench("bench_postprocess --repeats 3 --variants 5"),),
           quick=(_bench("bench_postprocess --repeats 1 --variants 1"),),
-          estimate_s=180),
+          estimate_s=60),
     Bench("enhancement", "prompt-enhancement",
           "Prompt enhancement: free-form prompts on the tiny model", 6,
           full=(_bench("bench_enhancement --seeds 1"),),
           quick=(_bench("bench_enhancement --seeds 1 --limit 2"),),
-          estimate_s=300),
+          estimate_s=30),
     Bench("orchestration", "orchestration", "Orchestration (issue 7)", 7,
           full=(_bench("bench_orchestration --videos 3 --products 1000 --concurrency 16 "
                        "--worker-videos 5"),),
           quick=(_bench("bench_orchestration --videos 1 --products 20 --concurrency 4 "
                         "--worker-videos 0"),),
-          needs_stack=True, estimate_s=420),
+          needs_stack=True, estimate_s=240),
     Bench("api", "api-submissions", "HTTP API: job submissions", 8,
           full=(_bench("bench_api --requests 1000 --concurrency 4 --tenants 4 "
                        "--max-queued 200"),),
           quick=(_bench("bench_api --requests 50 --concurrency 4 --tenants 2 --max-queued 20"),),
-          needs_stack=True, estimate_s=60),
+          needs_stack=True, estimate_s=10),
 )  # fmt: skip
 NAMES = tuple(b.name for b in BENCHES)
 
@@ -604,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.list:
         for b in BENCHES:
-            print(f"{b.name:16} issue {b.issue}  ~{b.estimate_s / 60:.0f} min  {b.title}")
+            print(f"{b.name:16} issue {b.issue}  ~{b.estimate_s:>3} s  {b.title}")
         return 0
     selected = [b for b in BENCHES if (not only or b.name in only) and b.name not in skip]
 
