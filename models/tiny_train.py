@@ -90,6 +90,14 @@ def _seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _optimise(opt, loss: torch.Tensor, params, clip: float | None = 1.0) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    opt.step()
+
+
 def _to_tensor(clips: list[np.ndarray]) -> torch.Tensor:
     x = torch.from_numpy(np.stack(clips)).permute(0, 4, 1, 2, 3).float()
     return x / 127.5 - 1.0
@@ -208,10 +216,7 @@ def train_vae_decoder(work: Path, seed: int, steps: int, batch: int, log=None) -
         x = _to_tensor(clips)
         rec = decode_unclamped(vae, target_latents(x))
         loss = (_object_weight(x) * ((rec - x).abs() + (rec - x) ** 2)).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        _optimise(opt, loss, params)
         if step % 25 == 0 or step == steps - 1:
             _log(
                 f"vae decoder step {step}/{steps} loss {loss.item():.4f} {time.time() - t0:.0f}s",
@@ -272,10 +277,7 @@ def fit_vae_encoder(work: Path, seed: int, steps: int, batch: int, log=None) -> 
         loss = (post.mean - target_latents(x)).pow(2).mean() + 1e-3 * (post.logvar + 10).pow(
             2
         ).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        _optimise(opt, loss, params)
         if step % 25 == 0 or step == steps - 1:
             _log(
                 f"vae encoder step {step}/{steps} loss {loss.item():.5f} {time.time() - t0:.0f}s",
@@ -404,9 +406,7 @@ def train_text_encoder(work: Path, seed: int, steps: int, batch: int, log=None) 
             ).mean()
             for i, (a, v) in enumerate(ATTRIBUTES.items())
         )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        _optimise(opt, loss, params, clip=None)
         if step % 50 == 0 or step == steps - 1:
             _log(f"text step {step}/{steps} loss {loss.item():.4f} {time.time() - t0:.0f}s", log)
     _log(f"text: held-out caption accuracy {caption_check(te, heads, tokenizer)}", log)
@@ -516,10 +516,7 @@ def train_dit(work: Path, seed: int, steps: int, batch: int, log=None) -> None:
         loss_hi = ((p_hi - target[:half]) ** 2).mean()
         loss_lo = ((p_lo - target[half:]) ** 2).mean()
         loss = loss_hi + loss_lo
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        _optimise(opt, loss, params)
         decay = min(0.998, (1 + step) / (10 + step))
         with torch.no_grad():
             for e, p in zip(ema, params, strict=True):
