@@ -520,47 +520,36 @@ def _flow_depth(text: str) -> int:
 
 def _compose(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
     """YAML -> Python values plus the line of every key and item."""
+
+    def refuse(line: int | None, field: str, message: str) -> InvalidInput:
+        return problems_error([Problem(file=file, line=line, field=field, message=message)])
+
     depth = _flow_depth(text)
     if depth > MAX_FLOW_DEPTH:  # PyYAML's scanner slows down with the square of the depth
-        raise problems_error(
-            [
-                Problem(
-                    file=file,
-                    line=None,
-                    field="",
-                    message=f"YAML nested too deeply ({depth} levels of [ or {{): a campaign "
-                    "spec is a few levels deep",
-                )
-            ]
+        raise refuse(
+            None,
+            "",
+            f"YAML nested too deeply ({depth} levels of [ or {{): a campaign "
+            "spec is a few levels deep",
         )
     try:
         loader = yaml.SafeLoader(text)
     except yaml.reader.ReaderError as exc:  # a control character, checked before parsing
         line = text.count("\n", 0, max(exc.position, 0)) + 1
-        raise problems_error(
-            [
-                Problem(
-                    file=file,
-                    line=line,
-                    field="",
-                    message=f"YAML: the control character U+{exc.character:04X} is not allowed "
-                    "in YAML: remove it",
-                )
-            ]
+        raise refuse(
+            line,
+            "",
+            f"YAML: the control character U+{exc.character:04X} is not allowed in YAML: remove it",
         ) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        raise problems_error(
-            [Problem(file=file, line=line, field="", message=f"YAML: {exc.problem or exc}")]
-        ) from None
+        raise refuse(line, "", f"YAML: {exc.problem or exc}") from None
     except (yaml.YAMLError, RecursionError) as exc:
         message = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise problems_error(
-            [Problem(file=file, line=None, field="", message=f"YAML: {message}")]
-        ) from None
+        raise refuse(None, "", f"YAML: {message}") from None
     finally:
         loader.dispose()
     marks: dict[Path_, int] = {}
@@ -571,43 +560,27 @@ def _compose(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
             return loader.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
             problem = getattr(exc, "problem", None) or str(exc)
-            raise problems_error(
-                [
-                    Problem(
-                        file=file,
-                        line=node.start_mark.line + 1,
-                        field=_dotted(path),
-                        message=f"YAML: cannot read the value tagged {node.tag} ({problem}): "
-                        "write a plain value without a !!tag",
-                    )
-                ]
+            raise refuse(
+                node.start_mark.line + 1,
+                _dotted(path),
+                f"YAML: cannot read the value tagged {node.tag} ({problem}): "
+                "write a plain value without a !!tag",
             ) from None
 
     def build(node: yaml.Node, path: Path_) -> Any:
         marks.setdefault(path, node.start_mark.line + 1)
         if len(path) > 20:
-            raise problems_error(
-                [
-                    Problem(
-                        file=file,
-                        line=node.start_mark.line + 1,
-                        field=_dotted(path[:3]),
-                        message="YAML nested too deeply: a campaign spec is a few levels deep",
-                    )
-                ]
+            raise refuse(
+                node.start_mark.line + 1,
+                _dotted(path[:3]),
+                "YAML nested too deeply: a campaign spec is a few levels deep",
             )
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             if id(node) in built:  # an alias (*name): refused, "billion laughs" lives here
-                raise problems_error(
-                    [
-                        Problem(
-                            file=file,
-                            line=node.start_mark.line + 1,
-                            field=_dotted(path),
-                            message="YAML aliases (&anchor / *alias) are not supported: "
-                            "write the values out",
-                        )
-                    ]
+                raise refuse(
+                    node.start_mark.line + 1,
+                    _dotted(path),
+                    "YAML aliases (&anchor / *alias) are not supported: write the values out",
                 )
             built.add(id(node))
         if isinstance(node, yaml.MappingNode):
@@ -615,15 +588,8 @@ def _compose(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
             for key_node, value_node in node.value:
                 key = str(construct(key_node, path))
                 if key in out:
-                    raise problems_error(
-                        [
-                            Problem(
-                                file=file,
-                                line=key_node.start_mark.line + 1,
-                                field=_dotted((*path, key)),
-                                message="duplicate key",
-                            )
-                        ]
+                    raise refuse(
+                        key_node.start_mark.line + 1, _dotted((*path, key)), "duplicate key"
                     )
                 marks[(*path, key)] = key_node.start_mark.line + 1
                 out[key] = build(value_node, (*path, key))

@@ -163,11 +163,8 @@ def leaked_slots(settings: Settings | None = None) -> dict[str, int] | None:
                 if limit.name.startswith(SLOT_PREFIX)
             }
         )
-    return {
-        name: min(gap, excess[1].get(name, 0))
-        for name, gap in excess[0].items()
-        if min(gap, excess[1].get(name, 0)) > 0
-    }
+    both = {name: min(gap, excess[1].get(name, 0)) for name, gap in excess[0].items()}
+    return {name: gap for name, gap in both.items() if gap > 0}
 
 
 def repair(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from reelforge.errors import ReelForgeError, ServiceUnavailable
+from reelforge.errors import ServiceUnavailable
 from reelforge.jobs import VideoJob, VideoResult
 from reelforge.orchestration import ensure_results_storage, in_process
 from reelforge.prefect_env import configure_prefect
@@ -30,20 +30,13 @@ def run_video(
     from flows.video import video_flow
 
     listen(on_stage)
-    from reelforge.runs import outages_named
+    from reelforge.runs import outages_named, raise_failure
 
     with in_process(fresh=True), outages_named():  # new run: no heartbeats, no cache lookups
         state = video_flow(job, return_state=True)
-    flow_run_id = str(state.state_details.flow_run_id)
     if state.is_completed():
         return state.result()
-    try:
-        state.result()
-    except Exception as exc:
-        from reelforge.runs import failure_error
-
-        raise failure_error(exc, flow_run_id) from exc
-    raise ReelForgeError(f"run {flow_run_id} ended {state.type.value}", flow_run_id=flow_run_id)
+    raise_failure(state, str(state.state_details.flow_run_id))
 
 
 class _NoTracebacks(logging.Filter):

@@ -256,7 +256,7 @@ def retry_run(
         with in_process(), outages_named():
             state = run_flow(flow, flow_run=run, parameters=run.parameters, return_type="state")
         if not state.is_completed():
-            _raise_failure(state, str(info.id))
+            raise_failure(state, str(info.id))
         return get_run(info.id)
     if not wait:
         return get_run(info.id)
@@ -286,7 +286,7 @@ def outages_named() -> Iterator[None]:
         raise named from exc
 
 
-def _raise_failure(state: Any, run_id: str) -> None:
+def raise_failure(state: Any, run_id: str) -> None:
     """Raise a failed run's own error (keeping its exit code), tagged with the run id."""
     try:
         state.result()
@@ -300,9 +300,7 @@ def failure_error(exc: BaseException, run_id: str) -> ReelForgeError:
     the disk gave out under it, which one and what to do, then how to resume the run."""
     outage = _outage(exc)
     if outage is not None:
-        return ServiceUnavailable(
-            f"{outage}; then `reelforge retry {run_id}` resumes the run", flow_run_id=run_id
-        )
+        return _outage_error(outage, f"`reelforge retry {run_id}` resumes the run", run_id)
     if isinstance(exc, ReelForgeError):
         exc.flow_run_id = run_id
         return exc
@@ -342,7 +340,7 @@ def _outage(exc: BaseException) -> str | None:
                 "check REELFORGE_S3_ENDPOINT"
             )
         if isinstance(seen, ServiceUnavailable):
-            return str(seen).split("; then `reelforge retry", 1)[0]
+            return getattr(seen, "outage", None) or str(seen)
         if _prefect_failure(seen):
             if not _postgres_up(settings):  # Prefect's own database is down: say so
                 return (
@@ -367,16 +365,12 @@ def _prefect_failure(exc: BaseException) -> bool:
 
 
 def _postgres_up(settings: Any) -> bool:
-    from sqlalchemy import create_engine, text
+    from reelforge.stack import database_answers
 
-    engine = create_engine(settings.sqlalchemy_url, connect_args={"connect_timeout": 3})
     try:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT 1")).scalar() == 1
+        return database_answers(settings)
     except Exception:
         return False
-    finally:
-        engine.dispose()
 
 
 def outage_error(exc: Exception) -> ServiceUnavailable | None:
@@ -385,10 +379,16 @@ def outage_error(exc: Exception) -> ServiceUnavailable | None:
     outage = _outage(exc)
     if outage is None:
         return None
-    return ServiceUnavailable(
-        f"{outage}; then `reelforge runs --status running` lists the run and "
-        "`reelforge retry RUN` resumes it"
+    return _outage_error(
+        outage,
+        "`reelforge runs --status running` lists the run and `reelforge retry RUN` resumes it",
     )
+
+
+def _outage_error(outage: str, then: str, run_id: str | None = None) -> ServiceUnavailable:
+    error = ServiceUnavailable(f"{outage}; then {then}", flow_run_id=run_id)
+    error.outage = outage  # type: ignore[attr-defined]  # what a wrapping run reports again
+    return error
 
 
 def cancel_run(run_id: str | uuid.UUID) -> RunInfo:
@@ -427,5 +427,5 @@ def run_campaign(spec: Any, *, executor: str = "local", dry_run: bool = False) -
         state = campaign_flow(spec, executor=executor, dry_run=dry_run, return_state=True)
     run_id = str(state.state_details.flow_run_id)
     if not state.is_completed():
-        _raise_failure(state, run_id)
+        raise_failure(state, run_id)
     return state.result().model_copy(update={"flow_run_id": uuid.UUID(run_id)})

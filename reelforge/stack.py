@@ -67,7 +67,7 @@ class Layout:
         self.s3_dir = self.home / "s3"
         self.s3_config = self.home / "run" / "s3-identities.json"
         self.prefect_home = self.home / "prefect"
-        self.lease_marker = self.run / "prefect-leases"  # where our server keeps slot leases
+        self.lease_dir = self.prefect_home / "concurrency_leases"  # FILE_LEASES keeps them here
 
     def pid_file(self, name: str) -> Path:
         return self.run / f"{name}.pid"
@@ -414,7 +414,6 @@ def start_prefect(settings: Settings, layout: Layout) -> None:
     log = layout.logs / "prefect.log"
     proc = _spawn(cmd, log, env=env)
     _write_pid(pid_file, proc.pid)
-    layout.lease_marker.write_text(str(layout.prefect_home / "concurrency_leases"))
     try:
         # A first start migrates Prefect's database: minutes on a small, busy machine.
         _wait_until(lambda: _prefect_ready(settings), "Prefect server", log, 300, proc=proc)
@@ -424,15 +423,12 @@ def start_prefect(settings: Settings, layout: Layout) -> None:
 
 
 def lease_dir(settings: Settings) -> Path | None:
-    """Where the running local Prefect server keeps its slot leases; None when unknown
-    (an external server, or one started before leases were kept on disk)."""
+    """Where the running local Prefect server keeps its slot leases; None when unknown (an
+    external server)."""
     layout = Layout(settings)
     if not settings.uses_local_prefect or _owned_process(layout.pid_file("prefect")) is None:
         return None
-    try:
-        return Path(layout.lease_marker.read_text().strip())
-    except OSError:
-        return None
+    return layout.lease_dir
 
 
 # --- the stack -----------------------------------------------------------------------------
@@ -512,6 +508,18 @@ def down(settings: Settings, *, keep: set[str] = frozenset()) -> list[str]:
     return stopped
 
 
+def database_answers(settings: Settings) -> bool:
+    """The application database answers a query (raises what the driver raised if not)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(settings.sqlalchemy_url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
 def _probe(check: Callable[[], bool]) -> tuple[bool, str]:
     try:
         return bool(check()), ""
@@ -522,17 +530,7 @@ def _probe(check: Callable[[], bool]) -> tuple[bool, str]:
 def status(settings: Settings) -> dict[str, ServiceStatus]:
     layout = Layout(settings)
 
-    def db_check() -> bool:
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(settings.sqlalchemy_url, pool_pre_ping=True)
-        try:
-            with engine.connect() as conn:
-                return conn.execute(text("SELECT 1")).scalar() == 1
-        finally:
-            engine.dispose()
-
-    pg_ok, pg_detail = _probe(db_check)
+    pg_ok, pg_detail = _probe(lambda: database_answers(settings))
     s3_ok, s3_detail = _probe(lambda: _s3_ready(settings))
     pf_ok, pf_detail = _probe(lambda: _prefect_ready(settings))
     s3_proc = _owned_process(layout.pid_file("s3"))
