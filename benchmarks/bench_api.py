@@ -161,7 +161,7 @@ def main() -> None:
         }
         args.json.write_text(json.dumps(result, indent=1))
     from benchmarks.machine import machine_line
-    from benchmarks.report import DEFAULT_PATH, write_section
+    from reelforge.core.reports import DEFAULT_PATH, write_section
 
     command = (
         f"Command: `python -m benchmarks.bench_api --requests {args.requests} "

@@ -8,7 +8,7 @@ direction. Also reports how often the mapping recovered the intended combination
 
 Run:  nice -n 10 .venv/bin/python -m benchmarks.bench_enhancement [--seeds 1] [--steps N]
       [--model-dir DIR] [--mapping-only] [--no-write] [--json out.json]
-Writes the ``prompt-enhancement`` section of BENCHMARKS.md via benchmarks/report.py.
+Writes the ``prompt-enhancement`` section of BENCHMARKS.md via reelforge/core/reports.py.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ SECTION = "prompt-enhancement"
 
 
 def cases() -> list[dict]:
-    from reelforge.settings import Settings
+    from reelforge.core.settings import Settings
     from tasks.enhance import enhance
 
     settings = Settings(generator="tiny", enhance_backend="vocabulary")
@@ -254,7 +254,7 @@ def main() -> None:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(rows, ensure_ascii=False, indent=1))
     if not a.no_write:
-        from benchmarks.report import DEFAULT_PATH, write_section
+        from reelforge.core.reports import DEFAULT_PATH, write_section
 
         write_section(SECTION, md, path=a.out or DEFAULT_PATH)
     print(md)

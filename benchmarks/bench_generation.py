@@ -153,7 +153,7 @@ def main() -> None:
     if a.json:
         a.json.write_text(json.dumps(res, indent=1))
     if not a.no_write:
-        from benchmarks.report import DEFAULT_PATH, write_section
+        from reelforge.core.reports import DEFAULT_PATH, write_section
 
         write_section("generation", markdown(res), path=a.out or DEFAULT_PATH)
 

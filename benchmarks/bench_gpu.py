@@ -105,7 +105,9 @@ def run(args) -> dict:
     )
     placements = {"resident": True, "swap": False} if res["cuda"] else {"cpu": None}
     for label, keep_both in placements.items():
-        gen = WanGenerator("tiny", device=device, gpu=GpuOptions(keep_both_experts=keep_both))
+        gen = WanGenerator.from_checkpoint(
+            None, source="tiny", device=device, gpu=GpuOptions(keep_both_experts=keep_both)
+        )
         m = measure(gen, req, args.repeats)
         m["mode"] = gen.placement.mode if gen.placement is not None else "cpu"
         res["placements"][label] = m
@@ -163,7 +165,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))
     if not args.no_write:
-        from benchmarks.report import DEFAULT_PATH, write_section
+        from reelforge.core.reports import DEFAULT_PATH, write_section
 
         write_section(SECTION, md, path=args.out or DEFAULT_PATH)
 

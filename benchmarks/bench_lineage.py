@@ -24,10 +24,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from benchmarks.machine import machine_line
-from benchmarks.report import DEFAULT_PATH, write_section
 from db import lineage
 from db.migrate import upgrade_head
-from reelforge.settings import get_settings
+from reelforge.core.reports import DEFAULT_PATH, write_section
+from reelforge.core.settings import get_settings
 
 BENCH_DB = "reelforge_bench"
 LUTS, LOGOS, TRACKS = 200, 50, 20

@@ -14,7 +14,7 @@ Measures (median of --repeat runs, after one warm-up):
    Hook: ``--postprocess MODULE:FUNC`` times ``FUNC(src_path, dst_path)`` instead, for when
    the post-processing module in tasks/postprocess/ has its entry point.
 Goals (issue 4): >= 150 sampled frames/s on 2 CPU cores; moderation <= 10% of post-processing.
-Writes the "moderation" section of BENCHMARKS.md through benchmarks/report.py.
+Writes the "moderation" section of BENCHMARKS.md through reelforge/core/reports.py.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def main() -> None:
     from tasks.safety.visual import moderate_file
 
     load_before = os.getloadavg()
-    from reelforge.settings import get_settings
+    from reelforge.core.settings import get_settings
 
     model = ModerationModel.load(
         args.model or get_settings().moderation_model, threads=args.threads
@@ -258,7 +258,7 @@ def main() -> None:
         }
         args.json.write_text(json.dumps(result, indent=1))
     if not args.no_write:
-        from benchmarks.report import DEFAULT_PATH, write_section
+        from reelforge.core.reports import DEFAULT_PATH, write_section
 
         print("wrote", write_section(args.section, md, path=args.out or DEFAULT_PATH))
     np.set_printoptions()

@@ -15,7 +15,7 @@ music (fades, -14 LUFS):
 
 Timings are medians of interleaved repeats; the machine is shared, so ratios matter more than
 absolute seconds. Run:  nice -n 10 .venv/bin/python -m benchmarks.bench_postprocess [--repeats 3]
-[--no-write]. Writes the ``postprocess`` section of BENCHMARKS.md via benchmarks/report.py.
+[--no-write]. Writes the ``postprocess`` section of BENCHMARKS.md via reelforge/core/reports.py.
 """
 
 from __future__ import annotations
@@ -264,7 +264,7 @@ cost (ffmpeg uses both cores, so on an idle machine wall ~ CPU / 2). Load averag
 Machine: {cpu_model()}, {os.cpu_count()} cores (shared with other jobs), Python {platform.python_version()},
 {ffmpeg_version()}. Date: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}.
 """
-    from benchmarks.report import DEFAULT_PATH, write_section
+    from reelforge.core.reports import DEFAULT_PATH, write_section
 
     print("wrote", write_section("postprocess", md, path=args.out or DEFAULT_PATH))
 

@@ -54,7 +54,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(res, indent=1, ensure_ascii=False))
     if not args.no_write:
-        from benchmarks.report import DEFAULT_PATH, write_section
+        from reelforge.core.reports import DEFAULT_PATH, write_section
 
         write_section(SECTION, md, path=args.out or DEFAULT_PATH)
 

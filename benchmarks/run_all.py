@@ -11,7 +11,7 @@ then each section. It is written atomically at the end. A benchmark that fails g
 section saying so, its goal rows say "failed", and the command exits 1.
 
 The benchmarks that need the local stack (PostgreSQL, S3, Prefect) get it from
-``reelforge.stack.up`` (idempotent, like `reelforge up`); services this run started are
+``reelforge.ops.stack.up`` (idempotent, like `reelforge up`); services this run started are
 stopped at the end. ``--quick`` uses smoke sizes: its numbers say nothing about the goals.
 """
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.report import DEFAULT_PATH, read_section, section_block, write_file
+from reelforge.core.reports import DEFAULT_PATH, read_section, section_block, write_file
 
 REPO = Path(__file__).resolve().parent.parent
 # Placeholders in a benchmark's arguments, filled per run.
@@ -547,9 +547,9 @@ class Stack:
         self.note = "not needed"
 
     def up(self) -> None:
-        from reelforge import stack
-        from reelforge.prefect_env import configure_prefect
-        from reelforge.settings import get_settings
+        from reelforge.core.orchestration import configure_prefect
+        from reelforge.core.settings import get_settings
+        from reelforge.ops import stack
 
         self.settings = get_settings()
         self.before = {n for n, s in stack.status(self.settings).items() if s.healthy}
@@ -566,7 +566,7 @@ class Stack:
     def down(self) -> None:
         if not self.started:
             return
-        from reelforge import stack
+        from reelforge.ops import stack
 
         stopped = stack.down(self.settings, keep=self.before)
         if stopped:

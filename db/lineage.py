@@ -28,7 +28,7 @@ from db.models import (
     Tenant,
     Used,
 )
-from reelforge.version import code_version
+from reelforge.core.version import code_version
 
 
 def ensure_tenant(session: Session, slug: str, name: str | None = None) -> Tenant:

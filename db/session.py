@@ -10,8 +10,8 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from reelforge.errors import ServiceUnavailable
-from reelforge.settings import get_settings
+from reelforge.core.errors import ServiceUnavailable
+from reelforge.core.settings import get_settings
 
 
 @lru_cache(maxsize=4)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from prefect import flow, runtime, task
 from prefect.context import TaskRunContext
+from prefect.deployments import run_deployment
 
-from reelforge.caching import KeyField, model_version
-from reelforge.campaign import (
+from flows.video import video_flow
+from reelforge.campaigns.plan import (
     CampaignReport,
     Executor,
     ProductPlan,
@@ -21,13 +22,33 @@ from reelforge.campaign import (
     ProductVideo,
     plan_products,
 )
-from reelforge.campaign_report import CampaignProgress, publish_report, register, results_of
-from reelforge.campaign_spec import CampaignSpec
-from reelforge.deployments import run_video_job
-from reelforge.failpoints import failpoint
-from reelforge.fanout import fan_out
-from reelforge.orchestration import RESULTS_BLOCK
-from reelforge.runs import claim_process
+from reelforge.campaigns.report import CampaignProgress, publish_report, register, results_of
+from reelforge.campaigns.spec import CampaignSpec
+from reelforge.core.caching import KeyField, model_version
+from reelforge.core.errors import ReelForgeError
+from reelforge.core.failpoints import failpoint
+from reelforge.core.fanout import fan_out
+from reelforge.core.jobs import VideoJob, VideoResult
+from reelforge.core.orchestration import RESULTS_BLOCK, claim_process, video_deployment
+
+
+def run_video_job(job: VideoJob, executor: Executor) -> VideoResult:
+    """One video: as a subflow here (local) or as a run of the video deployment (pool)."""
+    if executor == "local":
+        return video_flow(job)
+    run = run_deployment(
+        video_deployment(),
+        parameters={"job": job.model_dump(mode="json")},
+        as_subflow=True,
+        timeout=None,
+        poll_interval=2,
+    )
+    state = run.state
+    if state is None or not state.is_completed():
+        name = state.name if state else "unknown"
+        message = " ".join((state.message or "").split())[:300] if state else ""
+        raise ReelForgeError(f"video run {run.id} ended {name}: {message}", flow_run_id=str(run.id))
+    return state.result()
 
 
 @task(name="product", cache_policy=KeyField(argument="plan"), task_run_name="product-{plan.sku}")

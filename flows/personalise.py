@@ -11,10 +11,9 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.video import video_flow
-from reelforge.campaign_spec import CampaignSpec, PersonalisationRequest, personal_job
-from reelforge.jobs import VideoResult
-from reelforge.orchestration import RESULTS_BLOCK
-from reelforge.runs import claim_process
+from reelforge.campaigns.spec import CampaignSpec, PersonalisationRequest, personal_job
+from reelforge.core.jobs import VideoResult
+from reelforge.core.orchestration import RESULTS_BLOCK, claim_process
 
 
 @flow(

@@ -4,7 +4,7 @@
             -> safety on renditions -> publish
 
 Every stage records its own lineage in the same transaction as its outputs, persists its
-result to S3 and has a content-derived cache key (reelforge/caching.py): retrying a failed
+result to S3 and has a content-derived cache key (reelforge/core/caching.py): retrying a failed
 run re-runs only the stages that did not finish. Personalised jobs (an audience) render
 only their overlay on top of the shared, cached base.
 """
@@ -14,17 +14,16 @@ from __future__ import annotations
 from prefect import flow, runtime
 
 from db.models import AssetKind
-from reelforge.jobs import VideoJob, VideoResult
-from reelforge.orchestration import RESULTS_BLOCK
-from reelforge.progress import StageProgress
-from reelforge.runs import claim_process
+from reelforge.core.jobs import VideoJob, VideoResult
+from reelforge.core.orchestration import RESULTS_BLOCK, claim_process
+from reelforge.core.progress import StageProgress
 from tasks.context import job_context
-from tasks.enhance.task import enhance_prompt, record_inputs
-from tasks.generate.task import generate_clip_task
-from tasks.personalise.task import personalise
-from tasks.postprocess.task import ingest_brand_kit_task, postprocess
-from tasks.publish.task import publish
-from tasks.safety.task import check_texts, moderate
+from tasks.enhance.stage import enhance_prompt
+from tasks.generate.stage import generate
+from tasks.inputs import ingest_brand_kit, record_inputs
+from tasks.postprocess.stage import personalise, postprocess
+from tasks.publish.stage import publish
+from tasks.safety.stage import check_texts, moderate
 
 STAGES = ("inputs", "enhance", "text safety", "generate", "visual safety", "post-process",
           "rendition safety", "publish")  # fmt: skip
@@ -36,14 +35,16 @@ STAGES = ("inputs", "enhance", "text safety", "generate", "visual safety", "post
     log_prints=True,
     persist_result=True,
     result_storage=RESULTS_BLOCK,
-    on_running=[claim_process],  # records the process, so a crash is found (reelforge/runs.py)
+    on_running=[
+        claim_process
+    ],  # records the process, so a crash is found (reelforge/core/orchestration.py)
 )
 def video_flow(job: VideoJob) -> VideoResult:
     ctx = job_context(job, flow_run_id=runtime.flow_run.id)
     progress = StageProgress(f"video-{runtime.flow_run.id}", STAGES)
 
     inputs = record_inputs(ctx, job)
-    brand = ingest_brand_kit_task(ctx, job)
+    brand = ingest_brand_kit(ctx, job)
     if brand.logo:
         moderate(ctx, [brand.logo], job.policy)  # logos are checked when they come in
     progress.step("inputs")
@@ -54,7 +55,7 @@ def video_flow(job: VideoJob) -> VideoResult:
     check_texts(ctx, inputs, enhanced, enhancement.enhanced_prompt, job)
     progress.step("text safety")
 
-    clip, cached = generate_clip_task(ctx, job, enhanced, enhancement.enhanced_prompt)
+    clip, cached = generate(ctx, job, enhanced, enhancement.enhanced_prompt)
     progress.step("generate")
 
     moderate(ctx, [clip], job.policy)

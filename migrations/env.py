@@ -4,7 +4,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from db.models import Base
-from reelforge.settings import get_settings
+from reelforge.core.settings import get_settings
 
 # Prefect keeps its own alembic_version table; ours must not collide with it when both
 # live in one database.

@@ -6,6 +6,11 @@ Two sources, chosen by settings (``generator: tiny|wan``):
 * ``wan``:  a Wan2.2-T2V-A14B checkpoint directory in diffusers format (GPU, bf16).
 
 Both load through ``WanPipeline.from_pretrained`` and run through the same code path.
+``WanGenerator`` is built the way diffusers builds a pipeline: from its components (a loaded
+pipeline, the model spec, the device); ``WanGenerator.from_checkpoint`` loads them, and
+``GeneratorConfig.from_settings`` is the one place settings decide what gets loaded.
+Checkpoint facts (specs, paths, checks, digest, model version) live in the torch-free
+``reelforge.core.checkpoints``.
 
 Bad input policy: frame counts that are not 4n+1 and sizes that are not multiples of 16 are
 *refused* with a one-line ``InvalidInput`` naming the nearest valid values (never silently
@@ -14,9 +19,9 @@ rounded), so that the cache key always describes exactly what was generated.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
-import os
 import resource
 import sys
 import threading
@@ -28,77 +33,47 @@ from typing import Any, Literal
 
 import diffusers.utils.logging
 import numpy as np
+import torch
 import transformers.utils.logging
+from diffusers.utils.torch_utils import get_module_execution_device
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reelforge.errors import InvalidInput, ReelForgeError
-
-TINY_DIR = Path(__file__).resolve().parent / "tiny"
-TINY_MODEL_ID = "reelforge/tiny-wan-moe"
-WAN_MODEL_ID = "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
-
-# Files a diffusers-format two-expert Wan checkpoint must have (weights checked separately).
-REQUIRED_FILES = (
-    "model_index.json",
-    "scheduler/scheduler_config.json",
-    "text_encoder/config.json",
-    "tokenizer",
-    "transformer/config.json",
-    "transformer_2/config.json",
-    "vae/config.json",
+from models.wan_gpu import GpuOptions, GpuPlacement, place_on_gpu
+from reelforge.core.checkpoints import (
+    SPECS,
+    TINY_DIR,
+    TINY_SPEC,
+    ModelSpec,
+    Source,
+    check_checkpoint,
+    checkpoint_digest,
+    configured_checkpoint,
+    model_version_of,
+    sha_cache_file,
 )
-WEIGHT_DIRS = ("text_encoder", "transformer", "transformer_2", "vae")
+from reelforge.core.errors import InvalidInput, ReelForgeError
+from reelforge.core.settings import Settings
 
+__all__ = [
+    "OOM_HINT",
+    "SPECS",
+    "TINY_DIR",
+    "TINY_SPEC",
+    "ExpertTrace",
+    "GeneratedVideo",
+    "GenerationMetadata",
+    "GenerationRequest",
+    "GeneratorConfig",
+    "GpuOptions",
+    "ModelSpec",
+    "ResolvedRequest",
+    "WanGenerator",
+    "cache_key",
+    "resolve_device",
+    "resolve_request",
+]
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """Defaults and presets for one model source."""
-
-    kind: Literal["tiny", "wan"]
-    presets: dict[str, tuple[int, int]]  # name -> (height, width)
-    default_preset: str
-    frames: int
-    fps: int
-    steps: dict[str, int]  # speed profile -> steps
-    guidance_scale: float
-    guidance_scale_2: float
-    max_sequence_length: int
-    max_frames: int
-    max_batch: int
-
-
-TINY_SPEC = ModelSpec(
-    kind="tiny",
-    presets={"square": (64, 64), "square-s": (48, 48)},
-    default_preset="square",
-    frames=17,
-    fps=8,
-    steps={"quality": 16, "fast": 10},
-    guidance_scale=4.0,
-    guidance_scale_2=3.0,
-    max_sequence_length=128,
-    max_frames=33,
-    max_batch=8,
-)
-WAN_SPEC = ModelSpec(
-    kind="wan",
-    presets={
-        "720p-landscape": (720, 1280),
-        "720p-portrait": (1280, 720),
-        "480p-landscape": (480, 832),
-        "480p-portrait": (832, 480),
-    },
-    default_preset="480p-landscape",
-    frames=81,
-    fps=16,
-    steps={"quality": 40, "fast": 30},
-    guidance_scale=4.0,
-    guidance_scale_2=3.0,
-    max_sequence_length=512,
-    max_frames=161,
-    max_batch=4,
-)
-SPECS = {"tiny": TINY_SPEC, "wan": WAN_SPEC}
+EXPERTS = ("transformer", "transformer_2")  # high-noise expert, low-noise expert
 
 
 class GenerationRequest(BaseModel):
@@ -166,7 +141,7 @@ class GenerationMetadata(ResolvedRequest):
     model_id: str
     model_version: str
     checkpoint_sha256: str
-    source: Literal["tiny", "wan"]
+    source: Source
     scheduler: str
     scheduler_config: dict[str, Any]
     boundary_ratio: float | None
@@ -254,107 +229,7 @@ def cache_key(
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-_SHA_LOCK = threading.Lock()
-
-
-def checkpoint_sha256(directory: Path, cache_file: Path | None = None) -> str:
-    """sha256 over (relative path, file sha256) of every file of a checkpoint directory.
-
-    Per-file digests are cached in ``cache_file`` keyed by (path, size, mtime) so a 60 GB
-    production checkpoint is hashed once, not on every worker start.
-    """
-    directory = Path(directory).resolve()
-    cache: dict[str, str] = {}
-    if cache_file is not None and cache_file.exists():
-        try:
-            cache = json.loads(cache_file.read_text())
-        except (OSError, ValueError):
-            cache = {}
-    h = hashlib.sha256()
-    changed = False
-    for p in sorted(x for x in directory.rglob("*") if x.is_file()):
-        rel = p.relative_to(directory).as_posix()
-        if rel.endswith(".md") or "/." in f"/{rel}":
-            continue
-        st = p.stat()
-        key = f"{p}|{st.st_size}|{st.st_mtime_ns}"
-        digest = cache.get(key)
-        if digest is None:
-            digest = _file_sha256(p)
-            cache[key] = digest
-            changed = True
-        h.update(f"{rel}\0{digest}\n".encode())
-    if cache_file is not None and changed:
-        with _SHA_LOCK:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(cache))
-            os.replace(tmp, cache_file)
-    return h.hexdigest()
-
-
-def check_checkpoint_dir(directory: Path | None) -> Path:
-    """Refuse a missing or incomplete diffusers Wan2.2 directory, naming the missing file."""
-    if directory is None:
-        raise InvalidInput(
-            "no Wan checkpoint configured; set REELFORGE_WAN_CHECKPOINT_DIR to a diffusers-format "
-            "Wan2.2 directory or use REELFORGE_GENERATOR=tiny"
-        )
-    d = Path(directory).expanduser()
-    if not d.is_dir():
-        raise InvalidInput(f"Wan checkpoint directory {d} does not exist")
-    for rel in REQUIRED_FILES:
-        if not (d / rel).exists():
-            raise InvalidInput(f"incomplete Wan checkpoint {d}: missing {rel}")
-    for sub in WEIGHT_DIRS:
-        index = [
-            *sorted((d / sub).glob("*.safetensors.index.json")),
-            *sorted((d / sub).glob("*.bin.index.json")),
-        ]
-        if index:
-            try:
-                shards = set(json.loads(index[0].read_text())["weight_map"].values())
-            except (OSError, ValueError, KeyError):
-                raise InvalidInput(
-                    f"incomplete Wan checkpoint {d}: unreadable {sub}/{index[0].name}"
-                ) from None
-            for shard in sorted(shards):
-                if not (d / sub / shard).exists():
-                    raise InvalidInput(f"incomplete Wan checkpoint {d}: missing {sub}/{shard}")
-        elif not any((d / sub).glob("*.safetensors")) and not any((d / sub).glob("*.bin")):
-            raise InvalidInput(
-                f"incomplete Wan checkpoint {d}: missing {sub}/diffusion_pytorch_model.safetensors"
-                if sub != "text_encoder"
-                else f"incomplete Wan checkpoint {d}: missing {sub}/model.safetensors"
-            )
-    tok = d / "tokenizer"
-    if tok.is_dir() and not any(tok.iterdir()):
-        raise InvalidInput(
-            f"incomplete Wan checkpoint {d}: missing tokenizer/tokenizer_config.json"
-        )
-    try:
-        index = json.loads((d / "model_index.json").read_text())
-    except ValueError:
-        raise InvalidInput(f"Wan checkpoint {d}: model_index.json is not valid JSON") from None
-    if index.get("boundary_ratio") is None:
-        raise InvalidInput(
-            f"Wan checkpoint {d} has no boundary_ratio in model_index.json: not a two-expert "
-            "Wan2.2 checkpoint"
-        )
-    return d
-
-
 def resolve_device(device: str) -> str:
-    import torch
-
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -370,22 +245,105 @@ def _peak_rss_bytes() -> int:
 
 
 # ---------------------------------------------------------------------------------- engine
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """What decides which generator gets loaded: equal configs can share one."""
+
+    source: Source
+    checkpoint_dir: Path | None
+    device: str
+    gpu: GpuOptions
+    sha_cache: Path | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        source: Source | None = None,
+        checkpoint_dir: Path | None = None,
+        device: str | None = None,
+    ) -> GeneratorConfig:
+        """The configured generator; arguments override single settings."""
+        source = source or settings.generator
+        return cls(
+            source=source,
+            checkpoint_dir=checkpoint_dir or configured_checkpoint(settings, source),
+            device=device or settings.device,
+            gpu=GpuOptions(
+                group_offload=settings.gen_group_offload, fp8_layerwise=settings.gen_fp8
+            ),
+            sha_cache=sha_cache_file(settings),
+        )
+
+
 @dataclass
-class _RunStats:
-    experts: list[str] = field(default_factory=list)
+class _BatchRun:
+    """What one batch did: the expert and duration of every denoising step, and when each
+    phase ended."""
+
+    expert_calls: list[str] = field(default_factory=list)  # one per expert forward
     step_times: list[float] = field(default_factory=list)
     step_experts: list[str] = field(default_factory=list)
+    started: float = 0.0
+    last_step: float = 0.0
+    denoised: float = 0.0
+    decoded: float = 0.0
+
+    def start(self) -> None:
+        self.started = self.last_step = time.perf_counter()
+
+    def step_done(self) -> None:
+        now = time.perf_counter()
+        self.step_times.append(now - self.last_step)
+        self.step_experts.append(self.expert_calls[-1] if self.expert_calls else "?")
+        self.last_step = now
+
+    def expert_swaps(self) -> int:
+        pairs = zip(self.step_experts, self.step_experts[1:], strict=False)
+        return sum(1 for a, b in pairs if a != b)
+
+    def expert_steps(self) -> dict[str, int]:
+        return {name: self.step_experts.count(name) for name in EXPERTS}
+
+    def timings(self, batch_size: int) -> dict[str, float]:
+        denoise = self.denoised - self.started
+        high = sum(
+            t
+            for t, e in zip(self.step_times, self.step_experts, strict=False)
+            if e == "transformer"
+        )
+        total = self.decoded - self.started
+        return {
+            "denoise_s": round(denoise, 4),
+            "high_noise_s": round(high, 4),
+            "low_noise_s": round(denoise - high, 4),
+            "decode_s": round(self.decoded - self.denoised, 4),
+            "batch_total_s": round(total, 4),
+            "per_video_s": round(total / batch_size, 4),
+        }
 
 
-@dataclass
-class GpuOptions:
-    """Memory options of the production (GPU) path."""
+class ExpertTrace:
+    """Forward pre-hooks on both experts: which one ran, recorded into the current batch."""
 
-    group_offload: bool = False  # diffusers enable_group_offload (block level, with streams)
-    fp8_layerwise: bool = False  # diffusers enable_layerwise_casting (fp8 storage, bf16 compute)
-    vae_tiling: bool = True
-    keep_both_experts: bool | None = None  # None: keep both on the GPU only if they fit
-    prefetch: bool = True  # overlap the idle expert's upload with compute (CUDA streams)
+    def __init__(self) -> None:
+        self.run: _BatchRun | None = None
+
+    @classmethod
+    def attach(cls, pipe) -> ExpertTrace:
+        trace = cls()
+        for name in EXPERTS:
+            getattr(pipe, name).register_forward_pre_hook(trace._hook(name))
+        return trace
+
+    def _hook(self, name: str):
+        def pre_hook(_module, _args):
+            run = self.run
+            if run is not None:
+                run.expert_calls.append(name)
+
+        return pre_hook
 
 
 OOM_HINT = (
@@ -400,70 +358,74 @@ class WanGenerator:
 
     def __init__(
         self,
-        source: Literal["tiny", "wan"] = "tiny",
-        checkpoint_dir: Path | None = None,
+        pipe,
+        spec: ModelSpec,
+        *,
+        device: str,
+        dtype: torch.dtype,
+        path: Path,
+        checkpoint_sha256: str,
+        trace: ExpertTrace,
+        placement: GpuPlacement | None = None,
+        load_seconds: float = 0.0,
+    ) -> None:
+        self.pipe = pipe
+        self.spec = spec
+        self.source: Source = spec.kind
+        self.model_id = spec.model_id
+        self.device = device
+        self.dtype = dtype
+        self.path = path
+        self.checkpoint_sha256 = checkpoint_sha256
+        self.model_version = model_version_of(spec.kind, checkpoint_sha256)
+        self.trace = trace
+        self.placement = placement
+        self.load_seconds = load_seconds
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: Path | None,
+        *,
+        source: Source = "tiny",
         device: str = "auto",
         gpu: GpuOptions | None = None,
         sha_cache: Path | None = None,
-    ) -> None:
-        import torch
-        from diffusers import WanPipeline
-
+    ) -> WanGenerator:
+        """Load a checkpoint directory (``None``: the shipped tiny model, or for ``wan`` the
+        one-line "not configured" error) and place it on ``device``."""
         t0 = time.perf_counter()
-        self.spec = SPECS[source]
-        self.source = source
-        self.device = resolve_device(device)
-        self.gpu = gpu or GpuOptions()
-        if source == "tiny":
-            path = Path(checkpoint_dir) if checkpoint_dir else TINY_DIR
-            if not (path / "model_index.json").exists():
-                raise InvalidInput(
-                    f"tiny model missing at {path} (model_index.json); run `reelforge model train`"
-                )
-            self.model_id = TINY_MODEL_ID
-            dtype = torch.float32
-        else:
-            path = check_checkpoint_dir(checkpoint_dir)
-            self.model_id = WAN_MODEL_ID
-            dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
-        self.path = path
-        self.dtype = dtype
-        self.checkpoint_sha256 = checkpoint_sha256(path, sha_cache)
-        self.model_version = f"{source}-{self.checkpoint_sha256[:16]}"
-        try:
-            # Loading bars belong to interactive notebooks, not to CLI output and worker logs.
-            diffusers.utils.logging.disable_progress_bar()
-            transformers.utils.logging.disable_progress_bar()
-            self.pipe = WanPipeline.from_pretrained(str(path), dtype=dtype)
-        except (OSError, ValueError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise InvalidInput(f"cannot load checkpoint {path}: {first}") from None
-        self.pipe.set_progress_bar_config(disable=True)
-        if self.pipe.transformer_2 is None or self.pipe.config.boundary_ratio is None:
-            raise InvalidInput(
-                f"checkpoint {path} is not a two-expert (transformer_2) Wan2.2 model"
-            )
-        self._lock = threading.Lock()
-        self._stats: _RunStats | None = None
-        self._last_expert: str | None = None
-        for name in ("transformer", "transformer_2"):
-            getattr(self.pipe, name).register_forward_pre_hook(self._hook(name))
-        self.placement = None
-        if self.device.startswith("cuda"):
-            from models.wan_gpu import place_on_gpu
+        device = resolve_device(device)
+        path = check_checkpoint(source, path)
+        digest = checkpoint_digest(path, sha_cache)
+        dtype = torch.bfloat16 if source == "wan" and device.startswith("cuda") else torch.float32
+        pipe = _load_pipeline(path, dtype)
+        # Traced before placement, which keeps the hook order: swap mode's upload (prepended),
+        # this trace, then the wait for the first uploaded block.
+        trace = ExpertTrace.attach(pipe)
+        placement = _place(pipe, device, gpu or GpuOptions())
+        return cls(
+            pipe,
+            SPECS[source],
+            device=device,
+            dtype=dtype,
+            path=path,
+            checkpoint_sha256=digest,
+            trace=trace,
+            placement=placement,
+            load_seconds=time.perf_counter() - t0,
+        )
 
-            self.placement = place_on_gpu(self.pipe, self.device, self.gpu)
-        else:
-            self.pipe.to(self.device)
-        self.load_seconds = time.perf_counter() - t0
-
-    def _hook(self, name: str):
-        def pre_hook(_module, _args):
-            st = self._stats
-            if st is not None:
-                st.experts.append(name)
-
-        return pre_hook
+    @classmethod
+    def from_config(cls, config: GeneratorConfig) -> WanGenerator:
+        return cls.from_checkpoint(
+            config.checkpoint_dir,
+            source=config.source,
+            device=config.device,
+            gpu=config.gpu,
+            sha_cache=config.sha_cache,
+        )
 
     def resolve(self, req: GenerationRequest) -> ResolvedRequest:
         return resolve_request(req, self.spec)
@@ -478,89 +440,97 @@ class WanGenerator:
         self, reqs: Sequence[GenerationRequest | ResolvedRequest]
     ) -> list[GeneratedVideo]:
         """One pipeline call for compatible requests: high-noise phase for all, one swap."""
-        import torch
-
-        resolved = [r if isinstance(r, ResolvedRequest) else self.resolve(r) for r in reqs]
-        if not resolved:
+        # 1. Check the batch: resolved requests that can share one pipeline call.
+        batch = self._check_batch(reqs)
+        if not batch:
             return []
-        keys = {r.batch_key() for r in resolved}
-        if len(keys) != 1:
-            raise InvalidInput(
-                "generate_batch needs compatible requests (same size, frames, steps, guidance)"
-            )
-        r0 = resolved[0]
+        run = _BatchRun()
         with self._lock:
-            stats = _RunStats()
-            self._stats = stats
-            t_last = [time.perf_counter()]
-
-            def on_step(pipe, i, t, kw):
-                now = time.perf_counter()
-                stats.step_times.append(now - t_last[0])
-                stats.step_experts.append(stats.experts[-1] if stats.experts else "?")
-                t_last[0] = now
-                if self.placement is not None:
-                    self.placement.on_step_end(pipe, i)
-                return {}
-
-            if self.device.startswith("cuda"):
-                torch.cuda.reset_peak_memory_stats(self.device)
-            gens = [torch.Generator(device="cpu").manual_seed(r.seed) for r in resolved]
-            t0 = time.perf_counter()
-            t_last[0] = t0
+            self.trace.run = run
             try:
-                latents = self.pipe(
-                    prompt=[r.prompt for r in resolved],
-                    negative_prompt=[r.negative_prompt for r in resolved],
-                    height=r0.height,
-                    width=r0.width,
-                    num_frames=r0.frames,
-                    num_inference_steps=r0.steps,
-                    guidance_scale=r0.guidance_scale,
-                    guidance_scale_2=r0.guidance_scale_2,
-                    generator=gens,
-                    output_type="latent",
-                    max_sequence_length=self.spec.max_sequence_length,
-                    callback_on_step_end=on_step,
-                ).frames
-                t1 = time.perf_counter()
+                # 2-4. High-noise phase, switch, low-noise phase: one pipeline call; the step
+                # callback times each step and lets the placement bring in the low-noise expert.
+                latents = self._denoise(batch, run)
+                run.denoised = time.perf_counter()
+                # 5. Decode.
                 video = self._decode(latents)
             except torch.OutOfMemoryError:
                 self._recover_oom()
                 raise ReelForgeError(OOM_HINT) from None
             finally:
-                self._stats = None
-            t2 = time.perf_counter()
+                self.trace.run = None
+            run.decoded = time.perf_counter()
+        # Quantised outside the lock: the next batch need not wait for it.
         frames = (np.clip(video, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        swaps = sum(
-            1 for a, b in zip(stats.step_experts, stats.step_experts[1:], strict=False) if a != b
-        )
-        denoise = t1 - t0
-        hi = sum(
-            t
-            for t, e in zip(stats.step_times, stats.step_experts, strict=False)
-            if e == "transformer"
-        )
-        timings = {
-            "denoise_s": round(denoise, 4),
-            "high_noise_s": round(hi, 4),
-            "low_noise_s": round(denoise - hi, 4),
-            "decode_s": round(t2 - t1, 4),
-            "batch_total_s": round(t2 - t0, 4),
-            "per_video_s": round((t2 - t0) / len(resolved), 4),
-        }
+        # 6. Metadata.
+        return self._videos(batch, frames, run)
+
+    def _check_batch(
+        self, reqs: Sequence[GenerationRequest | ResolvedRequest]
+    ) -> list[ResolvedRequest]:
+        batch = [r if isinstance(r, ResolvedRequest) else self.resolve(r) for r in reqs]
+        if len({r.batch_key() for r in batch}) > 1:
+            raise InvalidInput(
+                "generate_batch needs compatible requests (same size, frames, steps, guidance)"
+            )
+        return batch
+
+    def _denoise(self, batch: list[ResolvedRequest], run: _BatchRun) -> torch.Tensor:
+        """Latents of the batch (``output_type="latent"``: decoding is timed on its own)."""
+
+        def on_step_end(pipe, i, _t, _kw):
+            run.step_done()
+            if self.placement is not None:
+                self.placement.on_step_end(pipe, i)
+            return {}
+
+        r0 = batch[0]
         if self.device.startswith("cuda"):
-            peak, kind = int(torch.cuda.max_memory_allocated(self.device)), "cuda_max_allocated"
-        else:
-            peak, kind = _peak_rss_bytes(), "process_max_rss"
-        steps_per_expert = {
-            "transformer": stats.step_experts.count("transformer"),
-            "transformer_2": stats.step_experts.count("transformer_2"),
-        }
+            torch.cuda.reset_peak_memory_stats(self.device)
+        # One CPU generator per video: a video's noise depends on its seed only, not on the
+        # device or on the batch it shares.
+        generators = [torch.Generator(device="cpu").manual_seed(r.seed) for r in batch]
+        run.start()
+        return self.pipe(
+            prompt=[r.prompt for r in batch],
+            negative_prompt=[r.negative_prompt for r in batch],
+            height=r0.height,
+            width=r0.width,
+            num_frames=r0.frames,
+            num_inference_steps=r0.steps,
+            guidance_scale=r0.guidance_scale,
+            guidance_scale_2=r0.guidance_scale_2,
+            generator=generators,
+            output_type="latent",
+            max_sequence_length=self.spec.max_sequence_length,
+            callback_on_step_end=on_step_end,
+        ).frames
+
+    def _decode(self, latents: torch.Tensor) -> np.ndarray:
+        """Float (B, T, H, W, 3) frames in [0, 1]: the tail of ``WanPipeline.__call__`` with the
+        pipeline's own VAE and video processor. Un-normalised as ``latents * std + mean``
+        where diffusers divides by ``1 / std``: the two round differently, and this form is the
+        one every cached clip and recorded ``frames_sha256`` was made with."""
+        vae = self.pipe.vae
+        with torch.no_grad():
+            lat = latents.to(get_module_execution_device(vae), dtype=vae.dtype)
+            mean = torch.tensor(vae.config.latents_mean).view(1, vae.config.z_dim, 1, 1, 1)
+            std = torch.tensor(vae.config.latents_std).view(1, vae.config.z_dim, 1, 1, 1)
+            lat = lat * std.to(lat) + mean.to(lat)
+            video = vae.decode(lat, return_dict=False)[0]
+            video = self.pipe.video_processor.postprocess_video(video, output_type="np")
+        return np.asarray(video, dtype=np.float32)
+
+    def _videos(
+        self, batch: list[ResolvedRequest], frames: np.ndarray, run: _BatchRun
+    ) -> list[GeneratedVideo]:
+        timings = run.timings(len(batch))
+        peak, peak_kind = self._peak_memory()
+        swaps, steps_per_expert = run.expert_swaps(), run.expert_steps()
         sched = self.pipe.scheduler
         sched_cfg = {k: v for k, v in dict(sched.config).items() if not k.startswith("_")}
         out = []
-        for i, r in enumerate(resolved):
+        for i, r in enumerate(batch):
             f = np.ascontiguousarray(frames[i])
             meta = GenerationMetadata(
                 model_id=self.model_id,
@@ -575,36 +545,23 @@ class WanGenerator:
                 frames_sha256=hashlib.sha256(f.tobytes()).hexdigest(),
                 device=self.device,
                 dtype=str(self.dtype).removeprefix("torch."),
-                batch_size=len(resolved),
+                batch_size=len(batch),
                 batch_index=i,
                 expert_swaps=swaps,
                 expert_steps=steps_per_expert,
                 timings=timings,
                 peak_memory_bytes=peak,
-                peak_memory_kind=kind,
+                peak_memory_kind=peak_kind,
             )
             out.append(GeneratedVideo(frames=f, fps=r.fps, metadata=meta))
         return out
 
-    def _decode(self, latents):
-        """Same maths as the tail of ``WanPipeline.__call__``; returns float (B, T, H, W, 3)."""
-        import torch
-
-        vae = self.pipe.vae
-        with torch.no_grad():
-            lat = latents.to(next(vae.parameters()).device, dtype=vae.dtype)
-            mean = torch.tensor(vae.config.latents_mean).view(1, vae.config.z_dim, 1, 1, 1)
-            std = torch.tensor(vae.config.latents_std).view(1, vae.config.z_dim, 1, 1, 1)
-            lat = lat * std.to(lat) + mean.to(lat)
-            video = vae.decode(lat, return_dict=False)[0]
-            video = self.pipe.video_processor.postprocess_video(video, output_type="np")
-        return np.asarray(video, dtype=np.float32)
+    def _peak_memory(self) -> tuple[int, str]:
+        if self.device.startswith("cuda"):
+            return int(torch.cuda.max_memory_allocated(self.device)), "cuda_max_allocated"
+        return _peak_rss_bytes(), "process_max_rss"
 
     def _recover_oom(self) -> None:
-        import gc
-
-        import torch
-
         gc.collect()
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
@@ -612,16 +569,29 @@ class WanGenerator:
                 self.placement.reset_after_oom()
 
 
-def default_generator(settings=None) -> WanGenerator:
-    from reelforge.settings import get_settings
+def _load_pipeline(path: Path, dtype: torch.dtype):
+    """``WanPipeline.from_pretrained``, refusing with one line what cannot be a two-expert
+    Wan2.2 model."""
+    # Imported here: the pipeline classes cost seconds to import, and orchestrators import
+    # this module for the request models only.
+    from diffusers import WanPipeline
 
-    s = settings or get_settings()
-    sha_cache = Path(s.home).expanduser() / "cache" / "checkpoint-sha256.json"
-    gpu = GpuOptions(group_offload=s.gen_group_offload, fp8_layerwise=s.gen_fp8)
-    return WanGenerator(
-        source=s.generator,
-        checkpoint_dir=s.wan_checkpoint_dir if s.generator == "wan" else None,
-        device=s.device,
-        gpu=gpu,
-        sha_cache=sha_cache,
-    )
+    try:
+        # Loading bars belong to interactive notebooks, not to CLI output and worker logs.
+        diffusers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()
+        pipe = WanPipeline.from_pretrained(str(path), dtype=dtype)
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InvalidInput(f"cannot load checkpoint {path}: {first}") from None
+    pipe.set_progress_bar_config(disable=True)
+    if pipe.transformer_2 is None or pipe.config.boundary_ratio is None:
+        raise InvalidInput(f"checkpoint {path} is not a two-expert (transformer_2) Wan2.2 model")
+    return pipe
+
+
+def _place(pipe, device: str, gpu: GpuOptions) -> GpuPlacement | None:
+    if device.startswith("cuda"):
+        return place_on_gpu(pipe, device, gpu)
+    pipe.to(device)
+    return None

@@ -17,7 +17,6 @@ Every failure here raises :class:`ModerationModelError`: callers must treat it a
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -26,7 +25,8 @@ from typing import Literal
 
 import numpy as np
 
-from reelforge.errors import ReelForgeError
+from reelforge.core.errors import ReelForgeError
+from reelforge.core.storage import sha256_file
 
 ModelKind = Literal["yolov8", "classifier"]
 
@@ -113,14 +113,6 @@ def choose_providers(requested: list[str] | None = None) -> list[str]:
     return [p for p in order if p in available]
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _read_sidecar(path: Path) -> dict:
     for suffix in (".labels.yaml", ".labels.yml", ".labels.json"):
         side = path.with_name(path.name + suffix)
@@ -205,7 +197,7 @@ class ModerationModel:
             if not model_path.is_file():
                 raise ModerationModelError(f"moderation model not found: {model_path}")
             side = _read_sidecar(model_path)
-            sha = file_sha256(model_path)
+            sha = sha256_file(model_path)
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
@@ -364,7 +356,7 @@ def get_model(path: Path | str | None = None, *, threads: int = 0) -> Moderation
     Failed loads are not cached: the next call tries again and fails again (closed).
     """
     if path is None:
-        from reelforge.settings import get_settings
+        from reelforge.core.settings import get_settings
 
         path = get_settings().moderation_model
     return _cached(str(path) if path else None, threads)

@@ -20,19 +20,21 @@ from pathlib import Path
 from models.generator import (
     GeneratedVideo,
     GenerationRequest,
-    GpuOptions,
+    GeneratorConfig,
     ResolvedRequest,
     WanGenerator,
 )
+from reelforge.core.checkpoints import Source
+from reelforge.core.settings import Settings, get_settings
 
 
 class GeneratorService:
-    def __init__(self, settings=None, max_batch: int | None = None, result_cache: int = 32) -> None:
-        from reelforge.settings import get_settings
-
+    def __init__(
+        self, settings: Settings | None = None, max_batch: int | None = None, result_cache: int = 32
+    ) -> None:
         self.settings = settings or get_settings()
         self._max_batch = max_batch or (self.settings.gen_max_batch or None)
-        self._generators: dict[tuple, WanGenerator] = {}
+        self._generators: dict[GeneratorConfig, WanGenerator] = {}
         self._lock = threading.Lock()
         self._results: OrderedDict[str, GeneratedVideo] = OrderedDict()
         self._result_cache = result_cache
@@ -41,23 +43,18 @@ class GeneratorService:
 
     def generator(
         self,
-        source: str | None = None,
+        source: Source | None = None,
         checkpoint_dir: Path | None = None,
         device: str | None = None,
     ) -> WanGenerator:
-        s = self.settings
-        source = source or s.generator
-        if checkpoint_dir is None and source == "wan":
-            checkpoint_dir = s.wan_checkpoint_dir
-        device = device or s.device
-        gpu = GpuOptions(group_offload=s.gen_group_offload, fp8_layerwise=s.gen_fp8)
-        key = (source, str(checkpoint_dir), device, gpu.group_offload, gpu.fp8_layerwise)
+        config = GeneratorConfig.from_settings(
+            self.settings, source=source, checkpoint_dir=checkpoint_dir, device=device
+        )
         with self._lock:
-            gen = self._generators.get(key)
+            gen = self._generators.get(config)
             if gen is None:
-                sha_cache = Path(s.home).expanduser() / "cache" / "checkpoint-sha256.json"
-                gen = WanGenerator(source, checkpoint_dir, device, gpu, sha_cache)  # type: ignore[arg-type]
-                self._generators[key] = gen
+                gen = WanGenerator.from_config(config)
+                self._generators[config] = gen
                 self.loads += 1
         return gen
 

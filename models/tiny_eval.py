@@ -16,8 +16,6 @@ from models import tiny_data as data
 from models.detector import detect
 from models.generator import GenerationRequest
 
-EVAL_CMD = "reelforge model eval --seeds 2"
-
 
 def evaluate(
     service=None,
@@ -129,7 +127,7 @@ def main(
         out_json.parent.mkdir(parents=True, exist_ok=True)
         out_json.write_text(json.dumps(res, indent=1, ensure_ascii=False))
     if write:
-        from benchmarks.report import write_section
+        from reelforge.core.reports import write_section
 
         md = markdown(res)
         write_section("tiny-model-eval", md)

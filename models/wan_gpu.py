@@ -13,15 +13,28 @@ Modes, picked in this order:
   there is room for the incoming expert before the switch, the upload starts one step early
   and is fully hidden behind the last high-noise step.
 
-Options on top: FP8 layerwise casting of the experts (``enable_layerwise_casting``) and VAE
-tiling. This module is only imported when the device is CUDA.
+Options on top (``GpuOptions``): FP8 layerwise casting of the experts
+(``enable_layerwise_casting``) and VAE tiling. Nothing here touches CUDA until a placement is made.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 MARGIN_BYTES = 6 << 30  # activations/workspace head-room kept free when deciding placement
+
+
+@dataclass(frozen=True)
+class GpuOptions:
+    """Memory options of the production (GPU) path."""
+
+    group_offload: bool = False  # diffusers enable_group_offload (block level, with streams)
+    fp8_layerwise: bool = False  # diffusers enable_layerwise_casting (fp8 storage, bf16 compute)
+    vae_tiling: bool = True
+    keep_both_experts: bool | None = None  # None: keep both on the GPU only if they fit
+    prefetch: bool = True  # overlap the idle expert's upload with compute (CUDA streams)
 
 
 def _module_bytes(m: torch.nn.Module) -> int:
@@ -128,7 +141,7 @@ class _ExecutionDevice:
 
 
 class GpuPlacement:
-    def __init__(self, pipe, device: str, opts) -> None:
+    def __init__(self, pipe, device: str, opts: GpuOptions) -> None:
         self.pipe = pipe
         self.device = torch.device(device)
         self.opts = opts
@@ -235,5 +248,5 @@ class GpuPlacement:
         torch.cuda.empty_cache()
 
 
-def place_on_gpu(pipe, device: str, opts) -> GpuPlacement:
+def place_on_gpu(pipe, device: str, opts: GpuOptions) -> GpuPlacement:
     return GpuPlacement(pipe, device, opts)

@@ -1,8 +1,11 @@
-"""Print the README's settings table from the Settings model (one source of truth)."""
+"""Print the settings table for docs/configuration.md from the Settings model (one source).
+
+Paste the output into docs/configuration.md; tests/reelforge/test_readme.py checks it is there.
+"""
 
 from __future__ import annotations
 
-from reelforge.settings import Settings
+from reelforge.core.settings import Settings
 
 
 def settings_table() -> str:

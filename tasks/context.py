@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from db import lineage
 from db.models import Audience, Campaign
 from db.session import session_scope
-from reelforge.jobs import VideoJob
+from reelforge.core.jobs import VideoJob
 from tasks.record import StageContext
 
 

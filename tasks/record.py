@@ -17,14 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from prefect.context import TaskRunContext
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from db import lineage
 from db.models import ActivityStatus, Asset, AssetKind, SafetyGate
 from db.session import session_scope
-from reelforge.failpoints import failpoint
-from reelforge.storage import ObjectStore, content_key, sha256_file
+from reelforge.core.errors import BlockedBySafety
+from reelforge.core.failpoints import failpoint
+from reelforge.core.storage import ObjectStore, content_key, sha256_file
 
 
 class AssetRef(BaseModel):
@@ -165,8 +167,6 @@ def record_failure(
     error: str,
     *,
     used: Sequence[tuple[AssetRef, str]] = (),
-    parameters: dict[str, Any] | None = None,
-    started_at: datetime | None = None,
 ) -> None:
     """Record a failed stage run (no outputs), so ops see what failed and with which inputs."""
     with session_scope() as session:
@@ -175,13 +175,49 @@ def record_failure(
             tenant_id=ctx.tenant_id,
             stage=stage,
             used=[(_load(session, ref), role) for ref, role in used],
-            parameters=parameters,
             flow_run_id=ctx.flow_run_id,
             task_run_id=ctx.task_run_id,
-            started_at=started_at or datetime.now(UTC),
+            started_at=datetime.now(UTC),
             status=ActivityStatus.failed,
             error=error[:2000],
         )
+
+
+def failure_recorder(stage: str) -> Callable[[Any, Any, Any], None]:
+    """An ``on_failure`` hook for a stage task: its final failure (after retries) becomes an
+    activity with status ``failed``, the error and the inputs it was given.
+
+    Content blocked by a safety gate is not a failure: its verdict is already recorded.
+    """
+
+    def record_failed_stage(task: Any, task_run: Any, state: Any) -> None:
+        run = TaskRunContext.get()
+        parameters = run.parameters if run is not None and run.parameters else {}
+        ctx = parameters.get("ctx")
+        error = state.result(raise_on_failure=False)
+        if not isinstance(ctx, StageContext) or isinstance(error, BlockedBySafety):
+            return
+        used = [(ref, name) for name, value in parameters.items() for ref in _asset_refs(value)]
+        message = " ".join(str(error).split()) if isinstance(error, BaseException) else ""
+        record_failure(
+            ctx,
+            stage,
+            f"{type(error).__name__}: {message}" if message else str(state.message),
+            used=used,
+        )
+
+    return record_failed_stage
+
+
+def _asset_refs(value: Any) -> list[AssetRef]:
+    """The assets a stage argument names: itself, or those in a dict or list of them."""
+    if isinstance(value, AssetRef):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return [item for item in value if isinstance(item, AssetRef)]
+    return []
 
 
 def find_output(ctx: StageContext, kind: AssetKind, **media: str) -> AssetRef | None:
@@ -271,7 +307,7 @@ def local_copy(ref: AssetRef, store: ObjectStore | None = None) -> Path:
     Stages exchange asset refs, not paths, so a retried task on another machine works
     the same; the cache makes that free on the machine that wrote the file.
     """
-    from reelforge.settings import get_settings
+    from reelforge.core.settings import get_settings
 
     suffix = Path(ref.uri).suffix
     path = get_settings().home_dir / "cache" / "assets" / f"{ref.sha256}{suffix}"
@@ -286,7 +322,7 @@ def local_copy(ref: AssetRef, store: ObjectStore | None = None) -> Path:
 
 def cache_file(path: Path, sha256: str) -> Path:
     """Keep a just-written output in the local asset cache (saves a download later)."""
-    from reelforge.settings import get_settings
+    from reelforge.core.settings import get_settings
 
     target = get_settings().home_dir / "cache" / "assets" / f"{sha256}{path.suffix.lower()}"
     if not target.exists():
@@ -295,3 +331,10 @@ def cache_file(path: Path, sha256: str) -> Path:
         shutil.copyfile(path, tmp)
         tmp.replace(target)
     return target
+
+
+def text_output(directory: Path, name: str, text: str, kind: AssetKind, **media: Any) -> Output:
+    """A text (prompt, overlay) written to ``directory/name`` as a UTF-8 text asset."""
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return Output(path=path, kind=kind, media=media, media_type="text/plain; charset=utf-8")

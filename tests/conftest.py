@@ -32,7 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def settings():
-    from reelforge.settings import get_settings
+    from reelforge.core.settings import get_settings
 
     get_settings.cache_clear()
     return get_settings()
@@ -41,8 +41,8 @@ def settings():
 @pytest.fixture(scope="session")
 def stack(settings) -> Iterator[object]:
     """The running stack; started if needed, stopped at the end only if we started it."""
-    from reelforge import stack as local_stack
-    from reelforge.prefect_env import configure_prefect
+    from reelforge.core.orchestration import configure_prefect
+    from reelforge.ops import stack as local_stack
 
     was_healthy = all(s.healthy for s in local_stack.status(settings).values())
     local_stack.up(settings)
@@ -79,7 +79,7 @@ def tenant(db):
 
 @pytest.fixture
 def store(stack):
-    from reelforge.storage import ObjectStore
+    from reelforge.core.storage import ObjectStore
 
     return ObjectStore(stack)
 

@@ -18,9 +18,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reelforge.api import schemas
 from reelforge.api.store import Backpressure, Conflict
-from reelforge.errors import InvalidInput, ReelForgeError, ServiceUnavailable
-from reelforge.settings import Settings, get_settings
-from reelforge.version import code_version
+from reelforge.core.errors import InvalidInput, ReelForgeError, ServiceUnavailable
+from reelforge.core.orchestration import prefect_answers
+from reelforge.core.settings import Settings, get_settings
+from reelforge.core.version import code_version
 
 log = logging.getLogger("reelforge.api")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -74,7 +75,7 @@ def create_app(settings: Settings | None = None, *, dispatch: bool | None = None
         lifespan=lifespan,
     )
     from reelforge.api.metrics import build_registry
-    from reelforge.storage import ObjectStore
+    from reelforge.core.storage import ObjectStore
 
     app.state.settings = settings
     app.state.objects = ObjectStore(settings)
@@ -161,7 +162,6 @@ def create_app(settings: Settings | None = None, *, dispatch: bool | None = None
 
 
 def _readiness(app: FastAPI) -> dict[str, str]:
-    import httpx
     from sqlalchemy import text
 
     from db.session import session_scope
@@ -179,11 +179,7 @@ def _readiness(app: FastAPI) -> dict[str, str]:
         checks["s3"] = "ok"
     except Exception as exc:
         checks["s3"] = _one_line(f"{type(exc).__name__}")
-    try:
-        httpx.get(f"{settings.prefect_api}/health", timeout=2).raise_for_status()
-        checks["prefect"] = "ok"
-    except Exception as exc:
-        checks["prefect"] = _one_line(f"{type(exc).__name__}")
+    checks["prefect"] = "ok" if prefect_answers(settings.prefect_api, timeout=2) else "unreachable"
     dispatcher = app.state.dispatcher
     if dispatcher is not None:
         checks["dispatcher"] = "ok" if dispatcher.last_error is None else dispatcher.last_error

@@ -24,8 +24,8 @@ from reelforge.api.deps import get_session
 from reelforge.api.keys import Principal, authenticate, principal_of_key_id
 from reelforge.api.lineage_svg import layout
 from reelforge.api.store import Backpressure, Conflict
-from reelforge.errors import InvalidInput
-from reelforge.settings import Settings
+from reelforge.core.errors import InvalidInput
+from reelforge.core.settings import Settings
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 COOKIE = "rf_session"

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from db.session import session_scope
 from reelforge.api.keys import Principal, authenticate
-from reelforge.settings import Settings
-from reelforge.storage import ObjectStore
+from reelforge.core.settings import Settings
+from reelforge.core.storage import ObjectStore
 
 bearer = HTTPBearer(auto_error=False, description="The tenant's API key: `Bearer rf_...`.")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)

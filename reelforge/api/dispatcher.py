@@ -8,7 +8,7 @@ Two executors (``REELFORGE_API_EXECUTOR``):
 * ``local``: the API process runs the flow itself in a small thread pool (one API process
   only; on start, runs orphaned by a stopped API are marked crashed so they can be retried).
 
-Retries reuse the orchestration's ``reelforge.runs.retry_run``: the same flow-run id, so
+Retries reuse the orchestration's ``reelforge.ops.runs.retry_run``: the same flow-run id, so
 finished stages come back cached and only what failed runs again.
 """
 
@@ -25,8 +25,9 @@ from sqlalchemy import select
 
 from db.models import Asset, Generated, JobRecord, JobStatus
 from db.session import session_scope
-from reelforge.errors import InvalidInput, ReelForgeError
-from reelforge.settings import Settings
+from flows import load_flow
+from reelforge.core.errors import InvalidInput, ReelForgeError
+from reelforge.core.settings import Settings
 
 log = logging.getLogger("reelforge.api.dispatcher")
 
@@ -98,15 +99,12 @@ class Dispatcher:
         self._claim()
         self._sync()
 
-    def idle(self) -> bool:
-        return not any(not f.done() for f in self._inflight.values())
-
     # --- preparing Prefect -------------------------------------------------------------------
 
     def _prepare(self) -> None:
         if self._prepared:
             return
-        from reelforge.orchestration import ready
+        from reelforge.core.orchestration import ready
 
         ready(self.settings)
         logging.getLogger("prefect").setLevel(logging.WARNING)
@@ -117,15 +115,15 @@ class Dispatcher:
     def _deployment(self, kind: str) -> uuid.UUID:
         if kind not in self._deployments:
             if kind == "video":
-                from reelforge.deployments import deploy_video
+                from reelforge.ops.deployments import deploy_video
 
                 self._deployments[kind] = deploy_video().id
             else:
                 from prefect.deployments.runner import EntrypointType
 
                 from flows.campaign import campaign_flow
-                from reelforge.deployments import deploy_video
-                from reelforge.orchestration import ensure_work_pool
+                from reelforge.core.orchestration import ensure_work_pool
+                from reelforge.ops.deployments import deploy_video
 
                 deploy_video()  # its videos run on the gpu pool
                 ensure_work_pool(self.settings.cpu_pool)
@@ -171,12 +169,12 @@ class Dispatcher:
 
     def _flow_and_parameters(self, job: JobRecord) -> tuple[Any, dict[str, Any]]:
         if job.kind == "video":
-            from flows.video import video_flow
-
-            return video_flow, {"job": job.request}
-        from flows.campaign import campaign_flow
-
-        return campaign_flow, {"spec": job.request, "executor": self.executor, "dry_run": False}
+            return load_flow("video"), {"job": job.request}
+        return load_flow("campaign"), {
+            "spec": job.request,
+            "executor": self.executor,
+            "dry_run": False,
+        }
 
     def _claim(self) -> None:
         if self.executor == "local":
@@ -227,12 +225,12 @@ class Dispatcher:
         job.attempts += 1
 
     def _retry(self, job: JobRecord) -> None:
-        from reelforge.runs import retry_run
+        from reelforge.ops.runs import retry_run
 
         if self.executor == "pool" or job.executor == "pool":
             retry_run(job.flow_run_id, wait=False)  # a worker of the run's pool picks it up
         else:
-            from reelforge.runs import get_run
+            from reelforge.ops.runs import get_run
 
             info = get_run(job.flow_run_id)  # refuse at once what retry_run would refuse
             if info.state not in ("FAILED", "CRASHED", "CANCELLED"):
@@ -345,7 +343,7 @@ def _run_flow(flow: Any, run: Any) -> Any:
 
 
 def _retry_local(flow_run_id: uuid.UUID) -> Any:
-    from reelforge.runs import retry_run
+    from reelforge.ops.runs import retry_run
 
     try:
         return retry_run(flow_run_id, wait=True)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from db.lineage import ensure_tenant
 from db.models import ApiKey, Tenant
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
 
 _KEY = re.compile(r"^rf_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 TENANT_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")

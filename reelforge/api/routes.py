@@ -15,8 +15,8 @@ from db.models import Campaign, JobRecord, JobStatus
 from reelforge.api import schemas, service, store
 from reelforge.api.deps import get_principal, get_session, get_settings_dep, get_store
 from reelforge.api.keys import Principal
-from reelforge.settings import Settings
-from reelforge.storage import ObjectStore
+from reelforge.core.settings import Settings
+from reelforge.core.storage import ObjectStore
 
 ERRORS = {
     401: {"model": schemas.Problem, "description": "Missing or invalid API key."},

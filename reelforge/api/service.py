@@ -20,16 +20,16 @@ from db.models import (
 )
 from reelforge.api import schemas, store
 from reelforge.api.keys import Principal
-from reelforge.errors import InvalidInput
-from reelforge.settings import Settings
-from reelforge.storage import ObjectStore
+from reelforge.core.errors import InvalidInput
+from reelforge.core.settings import Settings
+from reelforge.core.storage import ObjectStore
 
 
 def submit_video(
     session: Session, settings: Settings, principal: Principal, body: schemas.VideoIn
 ) -> JobRecord:
-    from reelforge.jobs import VideoJob
-    from reelforge.preflight import check_job
+    from reelforge.core.jobs import VideoJob
+    from tasks.preflight import check_job
 
     job = VideoJob(tenant=principal.tenant, **body.model_dump(exclude_none=False))
     check_job(job)  # a prompt that cannot run is a 422 now, not a failed job later
@@ -46,7 +46,7 @@ def submit_video(
 
 
 def campaign_spec(principal: Principal, body: schemas.CampaignIn) -> Any:
-    from reelforge.campaign_spec import CampaignSpec
+    from reelforge.campaigns.spec import CampaignSpec
 
     data = body.model_dump(exclude={"lut"})
     data["brand"] = {"lut": body.lut} if body.lut else {}
@@ -56,7 +56,7 @@ def campaign_spec(principal: Principal, body: schemas.CampaignIn) -> Any:
 def submit_campaign(
     session: Session, settings: Settings, principal: Principal, body: schemas.CampaignIn
 ) -> tuple[JobRecord, Any, uuid.UUID]:
-    from reelforge.campaign_report import register
+    from reelforge.campaigns.report import register
 
     spec = campaign_spec(principal, body)
     store.check_storable(spec.model_dump(mode="json"))
@@ -77,7 +77,7 @@ def submit_campaign(
 def submit_personalisations(
     session: Session, settings: Settings, principal: Principal, body: schemas.PersonalisationsIn
 ) -> list[JobRecord]:
-    from reelforge.campaign_spec import CampaignSpec, PersonalisationRequest, personal_job
+    from reelforge.campaigns.spec import CampaignSpec, PersonalisationRequest, personal_job
 
     campaign = session.scalars(
         select(Campaign).where(

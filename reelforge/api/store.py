@@ -17,11 +17,10 @@ from sqlalchemy.orm import Session
 
 from db.models import JobRecord, JobStatus
 from reelforge.api.keys import Principal
-from reelforge.errors import InvalidInput, ReelForgeError
+from reelforge.core.errors import InvalidInput, ReelForgeError
 
 WAITING = (JobStatus.queued, JobStatus.retrying, JobStatus.submitted)
 ACTIVE = (*WAITING, JobStatus.running)
-TERMINAL = (JobStatus.completed, JobStatus.failed, JobStatus.cancelled)
 RETRYABLE = (JobStatus.failed, JobStatus.cancelled)
 
 
@@ -109,18 +108,6 @@ def get_job(
     return session.scalars(query).one_or_none()
 
 
-def find_run(session: Session, principal: Principal, run_id: uuid.UUID) -> JobRecord | None:
-    """The caller's job by its flow-run id or its own id."""
-    return session.scalars(
-        select(JobRecord)
-        .where(
-            JobRecord.tenant_id == principal.tenant_id,
-            or_(JobRecord.flow_run_id == run_id, JobRecord.id == run_id),
-        )
-        .limit(1)
-    ).one_or_none()
-
-
 def list_jobs(
     session: Session,
     principal: Principal,
@@ -165,13 +152,3 @@ def request_retry(session: Session, principal: Principal, run_id: uuid.UUID) -> 
     job.updated_at = datetime.now(UTC)
     session.flush()
     return job
-
-
-def counts_by_status(session: Session) -> list[tuple[str, str, int]]:
-    """(kind, status, count) over all tenants, for /metrics."""
-    rows = session.execute(
-        select(JobRecord.kind, JobRecord.status, func.count()).group_by(
-            JobRecord.kind, JobRecord.status
-        )
-    )
-    return [(kind, str(status), int(n)) for kind, status, n in rows]

@@ -20,7 +20,7 @@ class EnhanceCache:
 
     @classmethod
     def default(cls) -> EnhanceCache:
-        from reelforge.settings import get_settings
+        from reelforge.core.settings import get_settings
 
         return cls(get_settings().home_dir / "cache" / "enhance")
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
 
 from .cache import EnhanceCache
 from .language import SUPPORTED_LANGUAGES, detect_language
@@ -119,7 +119,7 @@ def enhance(
     """
     t0 = time.perf_counter()
     if settings is None:
-        from reelforge.settings import get_settings
+        from reelforge.core.settings import get_settings
 
         settings = get_settings()
     original = prompt

@@ -6,7 +6,7 @@ Rules (documented in notes/README-enhance.md):
 * Control characters (Unicode category ``Cc`` except tab/newline, plus ``Cf`` format characters
   such as zero-width spaces and bidi overrides) are **stripped**, with a notice.
 * Tabs, newlines and runs of whitespace collapse to one space; leading/trailing space is trimmed.
-* Refused with :class:`~reelforge.errors.InvalidInput` (exit code 2): empty or whitespace-only
+* Refused with :class:`~reelforge.core.errors.InvalidInput` (exit code 2): empty or whitespace-only
   prompts, prompts longer than :data:`MAX_PROMPT_CHARS` characters (after normalisation), and
   prompts with no letters or digits at all (emoji only, punctuation only).
 """
@@ -17,7 +17,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
 
 #: Longest prompt accepted, in characters after normalisation. Wan2.2's text encoder reads
 #: 512 tokens; 2,000 characters is well above any useful prompt and far below abuse sizes.

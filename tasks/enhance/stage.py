@@ -1,50 +1,35 @@
-"""Enhancement stage: record the raw prompt, enhance it, record both with a derivation."""
+"""Enhancement stage: the raw prompt rewritten for the generator, with its derivation."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
+from prefect import task
+
 from db.models import AssetKind
-from reelforge.jobs import VideoJob
+from reelforge.core.caching import StageCache
+from reelforge.core.failpoints import failpoint
+from reelforge.core.jobs import VideoJob
+from reelforge.core.retry import TRANSIENT
 from tasks.enhance.enhancer import EnhanceResult, enhance
-from tasks.record import AssetRef, Output, StageContext, record_stage
+from tasks.record import AssetRef, StageContext, failure_recorder, record_stage, text_output
 
 
-def _text_output(directory: Path, name: str, text: str, kind: AssetKind, **media) -> Output:
-    path = directory / name
-    path.write_text(text, encoding="utf-8")
-    return Output(path=path, kind=kind, media=media, media_type="text/plain; charset=utf-8")
-
-
-def record_texts(
-    ctx: StageContext, stage: str, texts: dict[str, tuple[str, AssetKind]]
-) -> dict[str, AssetRef]:
-    """Store input texts (prompt, overlay text) as assets of an ingest activity."""
-    with tempfile.TemporaryDirectory(prefix="rf-text-") as tmp:
-        outputs = [
-            _text_output(Path(tmp), f"{name}.txt", text, kind, role=name)
-            for name, (text, kind) in texts.items()
-        ]
-        refs = record_stage(ctx, stage, outputs=outputs)
-    return dict(zip(texts, refs, strict=True))
-
-
-def record_inputs_stage(ctx: StageContext, job: VideoJob) -> dict[AssetKind, AssetRef]:
-    """The texts a job brings: its prompt and, for personalised runs, its overlay text."""
-    texts = {"prompt": (job.prompt, AssetKind.prompt)}
-    if job.text:
-        texts["overlay_text"] = (job.text, AssetKind.overlay_text)
-    refs = record_texts(ctx, "ingest", texts)
-    return {kind: refs[name] for name, (_, kind) in texts.items()}
-
-
-def enhance_stage(
+@task(
+    name="enhance-prompt",
+    cache_policy=StageCache(stage="enhance"),
+    on_failure=[failure_recorder("enhance")],
+    **TRANSIENT,
+)
+def enhance_prompt(
     ctx: StageContext, job: VideoJob, prompt: AssetRef
 ) -> tuple[AssetRef, EnhanceResult]:
+    """The prompt rewritten for the generator, recorded as derived from the raw prompt."""
+    failpoint("enhance")
     result = enhance(job.prompt, template=job.template, product=job.product, seed=job.seed)
     with tempfile.TemporaryDirectory(prefix="rf-enh-") as tmp:
-        output = _text_output(
+        output = text_output(
             Path(tmp),
             "enhanced.txt",
             result.enhanced_prompt,

@@ -21,7 +21,7 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
 
 from .language import SUPPORTED_LANGUAGES
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from models.generator import GeneratedVideo, GenerationMetadata, GenerationRequest, cache_key
+from models.generator import GeneratedVideo, GenerationMetadata, GenerationRequest
 from models.service import get_service
 
 
@@ -30,9 +30,7 @@ def as_request(request: GenerationRequest | dict[str, Any]) -> GenerationRequest
 
 def generation_cache_key(request: GenerationRequest | dict[str, Any]) -> str:
     """The cache key the flow should use: (prompt, seed, params, model version)."""
-    svc = get_service()
-    gen = svc.generator()
-    return cache_key(as_request(request), gen.model_version, gen.spec)
+    return get_service().generator().cache_key(as_request(request))
 
 
 def write_mp4(frames: np.ndarray, fps: int, path: Path, crf: int = 12) -> str:

@@ -5,14 +5,21 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from prefect import task
+
 from db.models import AssetKind
 from models.generator import GenerationRequest
-from reelforge.jobs import VideoJob
+from reelforge.core.caching import StageCache
+from reelforge.core.failpoints import failpoint
+from reelforge.core.jobs import VideoJob
+from reelforge.core.orchestration import gpu_slot
+from reelforge.core.retry import TRANSIENT
 from tasks.generate.generate import generate_clip, generation_cache_key
 from tasks.record import (
     AssetRef,
     Output,
     StageContext,
+    failure_recorder,
     find_output,
     record_stage,
     register_reference,
@@ -32,17 +39,25 @@ def generation_request(job: VideoJob, prompt: str) -> GenerationRequest:
     )
 
 
-def generate_stage(
+@task(
+    name="generate",
+    cache_policy=StageCache(stage="generate", with_model=True),
+    on_failure=[failure_recorder("generate")],
+    **TRANSIENT,
+)
+def generate(
     ctx: StageContext, job: VideoJob, enhanced: AssetRef, prompt: str
 ) -> tuple[AssetRef, bool]:
     """The raw clip and whether it came from the cache (same prompt, seed, params, model)."""
+    failpoint("generate")
     request = generation_request(job, prompt)
     key = generation_cache_key(request)
     cached = find_output(ctx, AssetKind.raw_clip, cache_key=key)
     if cached is not None:
         return cached, True
     with tempfile.TemporaryDirectory(prefix="rf-gen-") as tmp:
-        result = generate_clip(request, out=Path(tmp) / "clip.mp4")
+        with gpu_slot():  # one of this machine's GPUs, leased
+            result = generate_clip(request, out=Path(tmp) / "clip.mp4")
         meta = result.metadata
         checkpoint = register_reference(
             ctx,

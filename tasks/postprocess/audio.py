@@ -39,9 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
+from reelforge.core.storage import sha256_file
 
-from .ffmpeg import ffmpeg_version, run_ffmpeg, sha256_file
+from .ffmpeg import ffmpeg_version, run_ffmpeg
 
 TARGET_LUFS = -14.0
 DELIVERED_TRUE_PEAK = -1.0  # what the file must measure

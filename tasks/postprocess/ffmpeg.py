@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import subprocess
 import time
@@ -23,7 +22,7 @@ from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
-from reelforge.errors import InvalidInput, ReelForgeError
+from reelforge.core.errors import InvalidInput, ReelForgeError
 
 
 @lru_cache(maxsize=1)
@@ -59,14 +58,6 @@ def escape_filter_value(value: str) -> str:
             out.append("\\")
         out.append(ch)
     return "".join(out)
-
-
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 @contextlib.contextmanager

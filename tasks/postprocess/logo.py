@@ -14,9 +14,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelforge.errors import InvalidInput
-
-from .ffmpeg import sha256_file
+from reelforge.core.errors import InvalidInput
+from reelforge.core.storage import sha256_file
 
 MAX_LOGO_PX = 4096
 MIN_LOGO_PX = 8

@@ -16,12 +16,11 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
 
 MIN_SIZE = 2
 MAX_SIZE = 129  # ffmpeg's lut3d accepts up to 256; anything above 129 is a mistake or a DoS
@@ -241,12 +240,6 @@ PRESETS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
     "cool": ("ReelForge cool", _cool),
     "product-pop": ("ReelForge product pop", _product_pop),
 }
-
-
-@lru_cache(maxsize=16)
-def _preset_text_sha(name: str) -> tuple[Lut3D, str]:
-    lut = preset_lut(name)
-    return lut, lut.sha256
 
 
 def preset_lut(name: str, size: int = 33) -> Lut3D:

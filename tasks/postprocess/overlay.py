@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from reelforge.errors import InvalidInput, ReelForgeError
+from reelforge.core.errors import InvalidInput, ReelForgeError
 
 from .ffmpeg import escape_filter_value
 

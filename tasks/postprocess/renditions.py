@@ -38,7 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
+from reelforge.core.settings import get_settings
+from reelforge.core.storage import sha256_file
 
 from .audio import AudioPlan, AudioSpec, audio_encode_args, plan_audio
 from .ffmpeg import (
@@ -47,7 +49,6 @@ from .ffmpeg import (
     ffmpeg_version,
     probe_video,
     run_ffmpeg,
-    sha256_file,
 )
 from .logo import LogoSpec, logo_graph, place_logo, validate_logo
 from .lut import ResolvedLut, resolve_lut
@@ -305,9 +306,6 @@ class RenditionResult:
     command: list[str]
     text_layout: dict[str, Any] | None = None
     cache_hit: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -648,9 +646,16 @@ def frames_to_mp4(
             cmd = ["nice", "-n", str(nice), *cmd]
         proc = subprocess.run(cmd, input=np.ascontiguousarray(arr).tobytes(), capture_output=True)
         if proc.returncode != 0:
-            from reelforge.errors import ReelForgeError
+            from reelforge.core.errors import ReelForgeError
 
             raise ReelForgeError(
                 f"encoding frames failed: {proc.stderr.decode(errors='replace').strip()[-300:]}"
             )
     return out
+
+
+def postprocess_cache_dir() -> Path:
+    """Where graded bases and parsed LUTs are cached on this machine."""
+    path = get_settings().home_dir / "cache" / "postprocess"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

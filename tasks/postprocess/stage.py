@@ -1,4 +1,7 @@
-"""Post-processing stage: brand kit in, one finished rendition plus thumbnail and preview out."""
+"""Post-processing stage: brand kit in, one finished rendition plus thumbnail and preview out.
+
+Personalised jobs render only their overlay on top of the shared, cached base.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +9,40 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from prefect import task
 from pydantic import BaseModel
 
 from db.models import AssetKind
-from reelforge.failpoints import failpoint
-from reelforge.jobs import VideoJob
-from reelforge.settings import get_settings
-from tasks.postprocess.audio import AudioSpec, probe_audio
-from tasks.postprocess.logo import LogoSpec, validate_logo
-from tasks.postprocess.lut import resolve_lut
+from reelforge.core.caching import StageCache
+from reelforge.core.failpoints import failpoint
+from reelforge.core.jobs import VideoJob
+from reelforge.core.retry import TRANSIENT
+from tasks.inputs import BrandKit
+from tasks.postprocess.audio import AudioSpec
+from tasks.postprocess.logo import LogoSpec
 from tasks.postprocess.overlay import TextSpec
 from tasks.postprocess.renditions import (
     RenditionResult,
     make_preview,
     make_thumbnail,
+    postprocess_cache_dir,
+    render_base,
     render_rendition,
+    render_variant,
     rendition_preset,
 )
-from tasks.record import AssetRef, Output, StageContext, cache_file, local_copy, record_stage
+from tasks.record import (
+    AssetRef,
+    Output,
+    StageContext,
+    cache_file,
+    failure_recorder,
+    local_copy,
+    record_stage,
+)
 
 # 9:16 keeps the right edge clear of the platforms' action rail.
 LOGO_POSITION = {"16:9": "top-right", "1:1": "top-right", "9:16": "top-left"}
-
-
-class BrandKit(BaseModel):
-    lut: AssetRef | None = None
-    logo: AssetRef | None = None
-    music: AssetRef | None = None
 
 
 class Rendered(BaseModel):
@@ -44,37 +54,17 @@ class Rendered(BaseModel):
     duration: float
 
 
-def postprocess_cache_dir() -> Path:
-    path = get_settings().home_dir / "cache" / "postprocess"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def ingest_brand_kit(ctx: StageContext, job: VideoJob) -> BrandKit:
-    """Validate the brand inputs (bad ones fail here, before any GPU time) and record them."""
-    outputs: dict[str, Output] = {}
-    if job.lut:
-        lut = resolve_lut(job.lut, postprocess_cache_dir())
-        outputs["lut"] = Output(
-            lut.path, AssetKind.lut, {"name": lut.name, "size": lut.size}, "text/plain"
-        )
-    if job.logo:
-        info = validate_logo(job.logo)
-        outputs["logo"] = Output(
-            Path(job.logo), AssetKind.logo, {"width": info.width, "height": info.height}
-        )
-    if job.music:
-        audio = probe_audio(job.music)
-        outputs["music"] = Output(Path(job.music), AssetKind.music, {"duration": audio.duration})
-    if not outputs:
-        return BrandKit()
-    refs = record_stage(ctx, "ingest_brand_kit", outputs=list(outputs.values()))
-    return BrandKit(**dict(zip(outputs, refs, strict=True)))
-
-
-def postprocess_stage(
+@task(
+    name="post-process",
+    cache_policy=StageCache(stage="postprocess"),
+    on_failure=[failure_recorder("postprocess")],
+    **TRANSIENT,
+)
+def postprocess(
     ctx: StageContext, job: VideoJob, clip: AssetRef, brand: BrandKit, overlay: AssetRef | None
 ) -> Rendered:
+    """Grade, brand and encode the clip as the job's rendition, with thumbnail and preview."""
+    failpoint("postprocess")
     preset = rendition_preset(job.aspect, job.quality, job.fps)
     with tempfile.TemporaryDirectory(prefix="rf-pp-") as tmp:
         out = Path(tmp) / f"{preset.name}.mp4"
@@ -157,3 +147,44 @@ def record_rendition(
         **size,
         duration=result.duration,
     )
+
+
+@task(
+    name="personalise",
+    cache_policy=StageCache(stage="personalise"),
+    on_failure=[failure_recorder("postprocess")],
+    **TRANSIENT,
+)
+def personalise(
+    ctx: StageContext, job: VideoJob, clip: AssetRef, brand: BrandKit, overlay: AssetRef | None
+) -> Rendered:
+    """One user's rendition: the graded, branded, scored base comes from the content-keyed
+    cache (``render_base``); only this user's text overlay is rendered (``render_variant``)."""
+    failpoint("postprocess")
+    preset = rendition_preset(job.aspect, job.quality, job.fps)
+    base = render_base(
+        local_copy(clip),
+        preset,
+        lut=local_copy(brand.lut) if brand.lut else None,
+        logo=LogoSpec(str(local_copy(brand.logo)), position=LOGO_POSITION[job.aspect])
+        if brand.logo
+        else None,
+        audio=AudioSpec(music=str(local_copy(brand.music))) if brand.music else None,
+        cache_dir=postprocess_cache_dir(),
+    )
+    with tempfile.TemporaryDirectory(prefix="rf-pers-") as tmp:
+        out = Path(tmp) / f"{preset.name}.mp4"
+        result = render_variant(base, out, TextSpec(job.text) if job.text else None)
+        return record_rendition(
+            ctx,
+            out,
+            result,
+            used=rendition_inputs(clip, brand, overlay),
+            media={"preset": preset.name, "variant": True},
+            parameters={
+                **result.params,
+                "base_key": base.key,
+                "base_cache_hit": base.cache_hit,
+                "seconds_base": base.seconds,
+            },
+        )

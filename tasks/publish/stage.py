@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import contextlib
 
+from prefect import task
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.lineage import mark_published
 from db.models import Activity, ActivityStatus, Asset
 from db.session import session_scope
-from reelforge.jobs import PublishedVideo
-from reelforge.storage import ObjectStore
+from reelforge.core.caching import StageCache
+from reelforge.core.failpoints import failpoint
+from reelforge.core.jobs import PublishedVideo
+from reelforge.core.retry import TRANSIENT
+from reelforge.core.storage import ObjectStore
 from tasks.postprocess.stage import Rendered
-from tasks.record import AssetRef, StageContext, record_stage
+from tasks.record import AssetRef, StageContext, failure_recorder, record_stage
 
 
 def _published_by_this_run(ctx: StageContext) -> bool:
@@ -34,9 +38,17 @@ def _published_by_this_run(ctx: StageContext) -> bool:
         return session.scalars(query.limit(1)).first() is not None
 
 
-def publish_stage(
+@task(
+    name="publish",
+    cache_policy=StageCache(stage="publish"),
+    on_failure=[failure_recorder("publish")],
+    **TRANSIENT,
+)
+def publish(
     ctx: StageContext, rendered: Rendered, store: ObjectStore | None = None
 ) -> PublishedVideo:
+    """Copy the checked rendition and thumbnail to the published bucket and mark them."""
+    failpoint("publish")
     store = store or ObjectStore()
     targets: list[AssetRef] = [rendered.rendition, rendered.thumbnail]
     published: dict[str, str] = {}
@@ -69,6 +81,7 @@ def publish_stage(
             with contextlib.suppress(Exception):
                 store.delete(uri)
         raise
+    failpoint("published")  # crash tests: published and recorded, the run not yet finished
     video_uri = published[rendered.rendition.uri]
     return PublishedVideo(
         asset_id=rendered.rendition.id,

@@ -18,7 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
 
 POLICY_DIR = Path(__file__).parent / "policies"
 DEFAULT_POLICY = "default"
@@ -86,7 +86,7 @@ def _find(name: str) -> Path:
         raise InvalidInput(
             f"policy name {name!r} is not valid: use lowercase letters, digits, '-' or '_'"
         )
-    from reelforge.settings import get_settings
+    from reelforge.core.settings import get_settings
 
     extra = getattr(get_settings(), "safety_policy_dir", None)
     for folder in ([Path(extra).expanduser()] if extra else []) + [POLICY_DIR]:

@@ -9,16 +9,21 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from prefect import task
+
 from db.models import AssetKind, SafetyGate
-from reelforge.jobs import VideoJob
-from reelforge.storage import ObjectStore
-from tasks.record import AssetRef, StageContext, Verdict, local_copy, record_stage
+from reelforge.core.caching import StageCache
+from reelforge.core.failpoints import failpoint
+from reelforge.core.jobs import VideoJob
+from reelforge.core.retry import TRANSIENT
+from reelforge.core.storage import ObjectStore
+from tasks.record import AssetRef, StageContext, Verdict, failure_recorder, local_copy, record_stage
 from tasks.safety.text import check_text
 from tasks.safety.verdicts import TextBlocked, VisualBlocked, VisualVerdict
 from tasks.safety.visual import moderate_file
 
 
-def check_texts_stage(
+def check_text_assets(
     ctx: StageContext, texts: dict[str, tuple[AssetRef, str]], policy: str
 ) -> None:
     """Check every text (raw prompt, enhanced prompt, overlays); record all verdicts."""
@@ -48,24 +53,37 @@ def check_texts_stage(
         raise TextBlocked(blocked[0], blocked)
 
 
-def check_job_texts_stage(
+@task(
+    name="text-safety",
+    cache_policy=StageCache(stage="text-safety"),
+    on_failure=[failure_recorder("text_safety")],
+    **TRANSIENT,
+)
+def check_texts(
     ctx: StageContext,
-    job: VideoJob,
     inputs: dict[AssetKind, AssetRef],
     enhanced: AssetRef,
     enhanced_text: str,
+    job: VideoJob,
 ) -> None:
     """The raw prompt, the enhanced prompt (an enhancer can bring risk back) and overlays."""
+    failpoint("text-safety")
     texts = {
         "prompt": (inputs[AssetKind.prompt], job.prompt),
         "enhanced_prompt": (enhanced, enhanced_text),
     }
     if job.text:
         texts["overlay_text"] = (inputs[AssetKind.overlay_text], job.text)
-    check_texts_stage(ctx, texts, job.policy)
+    check_text_assets(ctx, texts, job.policy)
 
 
-def moderate_stage(
+@task(
+    name="visual-safety",
+    cache_policy=StageCache(stage="visual-safety"),
+    on_failure=[failure_recorder("visual_safety")],
+    **TRANSIENT,
+)
+def moderate(
     ctx: StageContext, refs: list[AssetRef], policy: str, store: ObjectStore | None = None
 ) -> list[VisualVerdict]:
     """Moderate images and videos and record a verdict for each; blocked ones are quarantined.
@@ -73,6 +91,7 @@ def moderate_stage(
     A thumbnail that post-processing cut from a rendition in the same call (its media has
     ``at``) is judged as that rendition's frame, in one pass with it, and shares its verdict.
     """
+    failpoint("visual-safety")
     store = store or ObjectStore()
     items = [(ref, local_copy(ref, store)) for ref in refs]
     pair = _rendition_and_its_thumbnail(items)
@@ -132,7 +151,7 @@ def _quarantine(store: ObjectStore, refs: list[AssetRef]) -> None:
     """Tag blocked objects for review; they already live only in the private bucket."""
     from minio.commonconfig import Tags
 
-    from reelforge.storage import parse_uri
+    from reelforge.core.storage import parse_uri
 
     for ref in refs:
         bucket, key = parse_uri(ref.uri)

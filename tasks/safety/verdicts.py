@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from reelforge.errors import BlockedBySafety, ReelForgeError
+from reelforge.core.errors import BlockedBySafety, ReelForgeError
 
 
 class _Base(BaseModel):

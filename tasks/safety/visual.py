@@ -18,7 +18,6 @@ Fail closed: bad input raises ``InvalidInput`` (exit 2); anything else that goes
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import time
@@ -29,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from models.moderation import ModerationModel, ModerationModelError, get_model
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
+from reelforge.core.storage import sha256_file
 from tasks.safety.policy import Policy, VisualPolicy, load_policy
 from tasks.safety.verdicts import (
     Detection,
@@ -55,14 +55,6 @@ class Sample:
     reasons: list[str]
     rgb: np.ndarray  # H, W, 3 uint8, scaled
     scale: float  # source pixels per sample pixel
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fit(w: int, h: int, size: int) -> tuple[int, int, float]:
@@ -154,7 +146,7 @@ def sample_image(path: Path, img, size: int) -> tuple[list[Sample], MediaInfo]:
         width=w,
         height=h,
         frames_decoded=len(samples),
-        sha256=_sha256(path),
+        sha256=sha256_file(path),
     )
     return samples, media
 
@@ -287,7 +279,7 @@ def sample_video(
             duration_s=duration if duration is not None else last_t,
             fps=rate,
             frames_decoded=idx,
-            sha256=_sha256(path),
+            sha256=sha256_file(path),
         )
         return samples, media
     finally:

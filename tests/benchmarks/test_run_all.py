@@ -8,8 +8,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.report import read_section, write_file
 from benchmarks.run_all import BENCHES, GOALS, NAMES, Result, compose, goal_rows, main
+from reelforge.core.reports import read_section, write_file
 
 REPO = Path(__file__).resolve().parents[2]
 BY_NAME = {b.name: b for b in BENCHES}
@@ -161,7 +161,7 @@ def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.Compl
 
 
 def test_quick_lineage_run_against_the_stack(stack, tmp_path):
-    from reelforge import stack as local_stack
+    from reelforge.ops import stack as local_stack
 
     out = tmp_path / "BENCHMARKS.md"
     out.write_text("# stale\n\n<!-- section:postprocess -->\nold\n<!-- /section:postprocess -->\n")

@@ -12,7 +12,7 @@ import pytest
 def pools(stack, monkeypatch):
     """Settings whose cpu/gpu pools are unique to this test; pools and their deployments are
     deleted afterwards."""
-    from reelforge.settings import get_settings
+    from reelforge.core.settings import get_settings
 
     suffix = uuid.uuid4().hex[:8]
     monkeypatch.setenv("REELFORGE_CPU_POOL", f"test-cpu-{suffix}")

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reelforge.campaign_spec import load_spec
-from reelforge.runs import retry_run, run_campaign
+from reelforge.campaigns.load import load_spec
+from reelforge.ops.runs import retry_run, run_campaign
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -110,7 +110,7 @@ def test_the_example_campaign_twice_generates_nothing_new(
 def test_a_failed_product_is_remade_alone_by_retry(
     stack, tmp_path, tenant_slug, committed, monkeypatch
 ):
-    from reelforge.errors import ReelForgeError
+    from reelforge.core.errors import ReelForgeError
 
     spec_path = tmp_path / "two.yaml"
     spec_path.write_text(

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from reelforge.campaign_spec import PersonalisationRequest, load_spec
-from reelforge.cli import app
+from reelforge.campaigns.load import load_spec
+from reelforge.campaigns.spec import PersonalisationRequest
+from reelforge.cli.app import app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 runner = CliRunner()
@@ -37,7 +38,7 @@ def _deployment(name: str):
 
 
 def test_campaign_deploy_creates_a_cron_deployment_on_the_cpu_pool(pools, spec):
-    from reelforge.deployments import deploy_campaign, deployment_name
+    from reelforge.ops.deployments import deploy_campaign, deployment_name
 
     info = deploy_campaign(spec)
     deployment = _deployment(f"campaign/{deployment_name(spec)}")
@@ -85,7 +86,7 @@ def _runs_of(deployment_id: uuid.UUID, want: int, timeout: float = 60.0):
 
 
 def test_an_emitted_event_alone_creates_a_personalised_run_and_cancel_stops_it(pools, spec):
-    from reelforge.deployments import deploy_personalise, request_personalisation
+    from reelforge.ops.deployments import deploy_personalise, request_personalisation
 
     info = deploy_personalise(spec)
     assert info.work_pool == pools.gpu_pool

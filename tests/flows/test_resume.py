@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reelforge.failpoints import FailpointError
-from reelforge.jobs import VideoJob
-from reelforge.run import run_video
+from reelforge.core.failpoints import FailpointError
+from reelforge.core.jobs import VideoJob
+from reelforge.ops.run import run_video
 
 REPO = Path(__file__).resolve().parents[2]
 HAS_MODEL = (REPO / "models" / "tiny" / "model_index.json").is_file()
@@ -85,6 +85,14 @@ def test_retry_resumes_at_the_failed_stage_in_a_fresh_process(
         run_video(job)
     run_id = failed.value.flow_run_id
     assert _stage_counts(committed, run_id) == {"ingest": 1, "ingest_brand_kit": 1, "enhance": 1}
+    (failure,) = committed(
+        "SELECT a.stage, a.error, count(u.asset_id) AS inputs FROM activities a "
+        "LEFT JOIN used u ON u.activity_id = a.id "
+        "WHERE a.flow_run_id = :run AND a.status = 'failed' GROUP BY a.id",
+        run=run_id,
+    )
+    assert failure.stage == "text_safety" and "FailpointError" in failure.error, failure
+    assert failure.inputs == 3  # the prompt, the overlay text and the enhanced prompt
 
     code, payload = _cli("retry", run_id)  # another process: results come from S3
     if HAS_MODEL:

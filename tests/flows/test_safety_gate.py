@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 
 from db.models import AssetKind
 from tasks.postprocess.stage import Rendered
-from tasks.publish.stage import publish_stage
+from tasks.publish.stage import publish
 from tasks.record import Output, context_for, record_stage
-from tasks.safety.stage import moderate_stage
+from tasks.safety.stage import moderate
 from tasks.safety.verdicts import VisualBlocked
 
 
@@ -61,7 +61,7 @@ def test_face_policy_quarantines_the_video_and_publish_is_refused(
 ):
     ctx, rendered = astronaut_rendition
     with pytest.raises(VisualBlocked) as blocked:
-        moderate_stage(ctx, [rendered.rendition], "test-faces")
+        moderate.fn(ctx, [rendered.rendition], "test-faces")
     assert blocked.value.category == "face"
 
     verdict = committed(
@@ -78,7 +78,7 @@ def test_face_policy_quarantines_the_video_and_publish_is_refused(
     assert bucket == store.private
 
     with pytest.raises(IntegrityError, match="safety verdict"):
-        publish_stage(ctx, rendered, store)
+        publish.fn(ctx, rendered, store)
     assert _published_keys(store, tenant_slug) == []  # the copy was rolled back
     published = committed(
         "SELECT count(*) AS n FROM assets WHERE id = :id AND published_at IS NOT NULL",
@@ -90,7 +90,7 @@ def test_face_policy_quarantines_the_video_and_publish_is_refused(
 def test_a_moderation_error_fails_closed(
     astronaut_rendition, store, committed, tenant_slug, tmp_path, monkeypatch
 ):
-    from reelforge.settings import get_settings
+    from reelforge.core.settings import get_settings
 
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"not an onnx model")
@@ -99,7 +99,7 @@ def test_a_moderation_error_fails_closed(
     try:
         ctx, rendered = astronaut_rendition
         with pytest.raises(VisualBlocked) as blocked:
-            moderate_stage(ctx, [rendered.rendition, rendered.thumbnail], "default")
+            moderate.fn(ctx, [rendered.rendition, rendered.thumbnail], "default")
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
@@ -110,7 +110,7 @@ def test_a_moderation_error_fails_closed(
     )
     assert [(r.passed, r.category) for r in rows] == [(False, "moderation-error")]
     with pytest.raises(IntegrityError):
-        publish_stage(ctx, rendered, store)
+        publish.fn(ctx, rendered, store)
     assert _published_keys(store, tenant_slug) == []
 
 
@@ -140,7 +140,7 @@ def test_a_thumbnail_cut_from_the_rendition_shares_its_verdict(
         ],
     )
     # one face-flagged frame under 0.9 in a clean clip: not two in a row, so it passes
-    verdicts = moderate_stage(ctx, [rendition, cut], "test-faces")
+    verdicts = moderate.fn(ctx, [rendition, cut], "test-faces")
     assert [v.passed for v in verdicts] == [True, True]
     assert verdicts[1] is verdicts[0]
     rows = committed(
@@ -152,4 +152,4 @@ def test_a_thumbnail_cut_from_the_rendition_shares_its_verdict(
         [(str(rendition.id), True), (str(cut.id), True)]
     )
     with pytest.raises(VisualBlocked):  # the same picture as a thumbnail someone chose
-        moderate_stage(ctx, [rendition, chosen], "test-faces")
+        moderate.fn(ctx, [rendition, chosen], "test-faces")

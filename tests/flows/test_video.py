@@ -11,9 +11,9 @@ import av
 import httpx
 import pytest
 
-from reelforge.errors import BlockedBySafety
-from reelforge.jobs import VideoJob
-from reelforge.run import run_video
+from reelforge.core.errors import BlockedBySafety
+from reelforge.core.jobs import VideoJob
+from reelforge.ops.run import run_video
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"

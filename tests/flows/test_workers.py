@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from reelforge.campaign_spec import PersonalisationRequest, load_spec
+from reelforge.campaigns.load import load_spec
+from reelforge.campaigns.spec import PersonalisationRequest
 from tests.flows.workers import running_workers
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +36,7 @@ def _runs_of(deployment_name: str):
 
 
 def test_two_workers_share_one_campaigns_runs(pools, tmp_path, tenant_slug, committed):
-    from reelforge.runs import run_campaign
+    from reelforge.ops.runs import run_campaign
 
     spec_path = tmp_path / "four.yaml"
     spec_path.write_text(
@@ -84,7 +85,7 @@ def _wait_completed(deployment_id, count: int, timeout: float = 900):
 
 
 def test_an_event_alone_completes_a_personalised_run(pools, tmp_path, tenant_slug, committed):
-    from reelforge.deployments import deploy_personalise, request_personalisation
+    from reelforge.ops.deployments import deploy_personalise, request_personalisation
 
     shutil.copytree(EXAMPLES, tmp_path / "ex")
     path = tmp_path / "ex" / "campaign.yaml"
@@ -137,8 +138,8 @@ def test_a_run_that_failed_on_a_worker_is_retried_by_a_worker(
 
     from prefect.deployments import run_deployment
 
-    from reelforge.deployments import deploy_video, video_deployment
-    from reelforge.jobs import VideoJob
+    from reelforge.core.jobs import VideoJob
+    from reelforge.ops.deployments import deploy_video, video_deployment
 
     failpoints = f"publish:1,scope-{uuid.uuid4().hex[:8]}:0"
     job = VideoJob(tenant=tenant_slug, prompt="a blue triangle moves down", seed=21)

@@ -45,7 +45,7 @@ def running_workers(count: int, pool: str, log_dir: Path, *, limit: int = 1, env
     """``count`` workers of ``pool`` (cpu|gpu) of the current settings; yields their names."""
     from prefect import get_client
 
-    from reelforge.orchestration import pool_name
+    from reelforge.core.orchestration import pool_name
 
     names = [f"test-{pool}-{i}-{uuid.uuid4().hex[:6]}" for i in range(count)]
     procs = []

@@ -10,8 +10,8 @@ import pytest
 import typer
 import yaml
 
-from reelforge.cli import app
-from reelforge.settings import Settings
+from reelforge.cli.app import app
+from reelforge.core.settings import Settings
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 # Variables that belong to the images we run next to ours, not to ReelForge or Prefect.

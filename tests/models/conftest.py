@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.generator import TINY_DIR
+from reelforge.core.checkpoints import TINY_DIR
 
 
 @pytest.fixture(scope="session")
@@ -11,7 +11,7 @@ def tiny_service():
     import torch
 
     from models.service import GeneratorService
-    from reelforge.settings import Settings
+    from reelforge.core.settings import Settings
 
     if not (TINY_DIR / "model_index.json").exists():
         pytest.fail("the shipped tiny model is missing: run `reelforge model train`")

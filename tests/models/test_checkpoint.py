@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from models.generator import GenerationRequest, WanGenerator, check_checkpoint_dir
-from reelforge.errors import InvalidInput
+from models.generator import GenerationRequest, GpuOptions, WanGenerator
+from reelforge.core.checkpoints import check_checkpoint_dir
+from reelforge.core.errors import InvalidInput
 
 
 def _save_tiny_wan(path: Path) -> Path:
@@ -87,14 +88,14 @@ def test_missing_dir_and_unset(tmp_path):
 def test_fake_incomplete_dir_names_missing_file(tmp_path):
     (tmp_path / "model_index.json").write_text(json.dumps({"boundary_ratio": 0.875}))
     with pytest.raises(InvalidInput) as e:
-        WanGenerator("wan", tmp_path, "cpu")
+        WanGenerator.from_checkpoint(tmp_path, source="wan", device="cpu")
     msg = str(e.value)
     assert msg == f"incomplete Wan checkpoint {tmp_path}: missing scheduler/scheduler_config.json"
 
 
 def test_complete_tiny_wan_dir_loads_and_generates_on_cpu(wan_dir):
     assert check_checkpoint_dir(wan_dir) == wan_dir
-    g = WanGenerator("wan", wan_dir, "cpu")
+    g = WanGenerator.from_checkpoint(wan_dir, source="wan", device="cpu")
     v = g.generate(GenerationRequest(prompt="a red circle", height=32, width=32, frames=5, steps=2))
     assert v.frames.shape == (5, 32, 32, 3) and v.frames.dtype == np.uint8
     assert v.metadata.source == "wan" and v.metadata.boundary_ratio == 0.875
@@ -122,7 +123,7 @@ def test_incomplete_copy_names_the_missing_file(wan_dir, tmp_path, missing):
     shutil.copytree(wan_dir, d)
     (d / missing).unlink()
     with pytest.raises(InvalidInput) as e:
-        WanGenerator("wan", d, "cpu")
+        WanGenerator.from_checkpoint(d, source="wan", device="cpu")
     assert str(e.value).endswith(f"missing {missing}")
     assert "\n" not in str(e.value)
 
@@ -151,9 +152,9 @@ def test_sharded_checkpoint_with_missing_shard(wan_dir, tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("keep_both", [True, False])
 def test_wan_source_on_cuda_swaps_experts(wan_dir, keep_both):
-    from models.generator import GpuOptions
-
-    g = WanGenerator("wan", wan_dir, "cuda", GpuOptions(keep_both_experts=keep_both))
+    g = WanGenerator.from_checkpoint(
+        wan_dir, source="wan", device="cuda", gpu=GpuOptions(keep_both_experts=keep_both)
+    )
     assert g.placement.mode == ("resident" if keep_both else "swap")
     reqs = [
         GenerationRequest(prompt=p, height=32, width=32, frames=5, steps=4, seed=1)
@@ -170,7 +171,7 @@ def test_wan_source_on_cuda_swaps_experts(wan_dir, keep_both):
 def test_tiny_on_cuda_matches_prompt():
     from models.detector import detect
 
-    g = WanGenerator("tiny", None, "cuda")
+    g = WanGenerator.from_checkpoint(None, source="tiny", device="cuda")
     v = g.generate(GenerationRequest(prompt="a red circle moves from left to right", seed=1))
     d = detect(v.frames)
     assert (d.colour, d.direction) == ("red", "right")

@@ -5,26 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.generator import (
-    TINY_DIR,
-    TINY_SPEC,
-    GenerationRequest,
-    cache_key,
-    checkpoint_sha256,
-    resolve_request,
-)
-from reelforge.errors import InvalidInput
+from models.generator import GenerationRequest, cache_key, resolve_request
+from reelforge.core.checkpoints import TINY_DIR, TINY_SPEC, checkpoint_digest, model_version
+from reelforge.core.errors import InvalidInput
 
 PROMPT = "a red circle moves from left to right"
 
 
-def test_frames_and_metadata(tiny):
+def test_frames_and_metadata(tiny_service, tiny):
     v = tiny.generate(GenerationRequest(prompt=PROMPT, seed=3, steps=8))
     assert v.frames.dtype == np.uint8 and v.frames.shape == (17, 64, 64, 3)
     m = v.metadata
     assert m.model_id == "reelforge/tiny-wan-moe"
-    assert m.checkpoint_sha256 == checkpoint_sha256(TINY_DIR)
+    assert m.checkpoint_sha256 == checkpoint_digest(TINY_DIR)
     assert m.model_version.startswith("tiny-") and m.model_version[5:] == m.checkpoint_sha256[:16]
+    assert m.model_version == model_version(tiny_service.settings)  # known without loading
     assert m.boundary_ratio == 0.875
     assert m.scheduler == "UniPCMultistepScheduler" and m.scheduler_config["flow_shift"] > 0
     assert (m.seed, m.steps, m.frames, m.fps, m.height, m.width) == (3, 8, 17, 8, 64, 64)
@@ -111,7 +106,7 @@ def test_incompatible_requests_split_into_batches(tiny_service):
 
 def test_service_is_resident_and_caches_results(tiny):
     from models.service import GeneratorService
-    from reelforge.settings import Settings
+    from reelforge.core.settings import Settings
 
     svc = GeneratorService(Settings(generator="tiny", device="cpu"), result_cache=8)
     req = GenerationRequest(prompt=PROMPT, seed=5, steps=4)

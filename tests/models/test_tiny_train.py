@@ -10,7 +10,7 @@ import torch
 
 from models import tiny_data as data
 from models import tiny_train
-from models.generator import checkpoint_sha256
+from reelforge.core.checkpoints import checkpoint_digest
 
 
 def _clip(combo=("blue", "square", "right"), frames=17) -> torch.Tensor:
@@ -74,7 +74,7 @@ def miniature(tmp_path_factory):
 
 def test_training_is_reproducible(miniature):
     a, b = miniature
-    assert checkpoint_sha256(a) == checkpoint_sha256(b)
+    assert checkpoint_digest(a) == checkpoint_digest(b)
 
 
 def test_a_trained_model_loads_and_generates(miniature):

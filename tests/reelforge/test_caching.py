@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import pytest
 
 from db.models import AssetKind
-from reelforge.caching import StageCache, canonical, digest
-from reelforge.campaign import plan_products
-from reelforge.campaign_spec import load_spec
-from reelforge.jobs import VideoJob
+from reelforge.campaigns.load import load_spec
+from reelforge.campaigns.plan import plan_products
+from reelforge.core.caching import StageCache, canonical, digest
+from reelforge.core.jobs import VideoJob
 from tasks.record import AssetRef, StageContext
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -49,7 +49,7 @@ def test_models_dicts_and_enums_are_canonical():
 
 def test_digest_is_stable_across_processes():
     code = (
-        "import uuid; from reelforge.caching import digest; from reelforge.jobs import VideoJob;"
+        "import uuid; from reelforge.core.caching import digest; from reelforge.core.jobs import VideoJob;"
         "print(digest(VideoJob(prompt='p', seed=3), {'x': uuid.UUID(int=5)}))"
     )
     here = digest(VideoJob(prompt="p", seed=3), {"x": uuid.UUID(int=5)})
@@ -58,9 +58,9 @@ def test_digest_is_stable_across_processes():
 
 
 def _key(policy: StageCache, **inputs) -> str:
-    from tasks.publish import task as publish_task
+    from tasks.publish import stage as publish_stage
 
-    task_ctx = SimpleNamespace(task=SimpleNamespace(fn=publish_task.publish.fn))
+    task_ctx = SimpleNamespace(task=SimpleNamespace(fn=publish_stage.publish.fn))
     return policy.compute_key(task_ctx, inputs, {})
 
 
@@ -96,20 +96,17 @@ def test_product_keys_change_only_when_a_product_changes(tmp_path):
     assert not set(relogo) & set(changed)
 
 
-def test_model_version_matches_the_generators_without_loading_it(tmp_path):
-    from models.generator import TINY_DIR, checkpoint_sha256
-    from reelforge.caching import checkpoint_digest
+def test_model_stages_key_on_the_generators_model_version(monkeypatch):
+    from reelforge.core import caching
 
-    model = TINY_DIR if (TINY_DIR / "model_index.json").is_file() else None
-    if model is None:  # a stand-in checkpoint folder: the digest rule is what is compared
-        model = tmp_path / "ckpt"
-        (model / "vae").mkdir(parents=True)
-        (model / "model_index.json").write_text("{}")
-        (model / "vae" / "w.safetensors").write_bytes(b"weights")
-        (model / "README.md").write_text("ignored")
-    cache = tmp_path / "sha.json"
-    assert checkpoint_digest(model) == checkpoint_sha256(model)
-    assert checkpoint_digest(model, cache) == checkpoint_sha256(model, cache)  # cache written
-    assert checkpoint_digest(model, cache) == checkpoint_sha256(model)  # and read
+    policy = StageCache(stage="publish", with_model=True)
+    monkeypatch.setattr(caching, "model_version", lambda: "tiny-0123")
+    key = _key(policy, ctx=_ctx(), ref=_ref())
+    assert key != _key(StageCache(stage="publish"), ctx=_ctx(), ref=_ref())
+    monkeypatch.setattr(caching, "model_version", lambda: "tiny-4567")  # a new model
+    assert key != _key(policy, ctx=_ctx(), ref=_ref())
+
+
+def test_stage_cache_takes_its_stage_by_keyword():
     with pytest.raises(TypeError, match="by keyword"):
         StageCache("publish")

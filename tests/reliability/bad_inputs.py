@@ -2,7 +2,7 @@
 
 Each case is data: the input (inline text, or a generator for binary files), how it is given
 (a `reelforge` command line or an HTTP request), the expected exit code (CLI: 2 invalid input,
-3 blocked by safety, see reelforge/errors.py) or HTTP status, and a fragment of the one-line
+3 blocked by safety, see reelforge/core/errors.py) or HTTP status, and a fragment of the one-line
 error, which names the problem and the fix. tests/reliability/test_bad_inputs.py runs them.
 
 In command lines and files, ``@DIR@`` is the case's scratch folder and ``@TENANT@`` a fresh

@@ -108,7 +108,7 @@ class Lineage:
     def __init__(self, settings) -> None:
         from sqlalchemy import create_engine
 
-        from reelforge.storage import ObjectStore
+        from reelforge.core.storage import ObjectStore
 
         self.settings = settings
         self.engine = create_engine(settings.sqlalchemy_url, pool_pre_ping=True)

@@ -1,6 +1,6 @@
 """Property-based tests (hypothesis) of the parsers that meet untrusted input first: the prompt
 normaliser (tasks/enhance/normalize.py) and the text gate's normalisation
-(tasks/safety/text.py), the campaign spec and CSV parser (reelforge/campaign_spec.py) and the
+(tasks/safety/text.py), the campaign spec and CSV parser (reelforge/campaigns/spec.py) and the
 .cube LUT parser (tasks/postprocess/lut.py).
 
 The common property: whatever comes in, the answer is a value or one line of ``InvalidInput``
@@ -19,8 +19,9 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from reelforge.campaign_spec import CampaignSpec, load_products_csv, load_spec
-from reelforge.errors import InvalidInput
+from reelforge.campaigns.load import load_products_csv, load_spec
+from reelforge.campaigns.spec import CampaignSpec
+from reelforge.core.errors import InvalidInput
 from tasks.enhance.normalize import MAX_PROMPT_CHARS, normalize_prompt
 from tasks.postprocess.lut import Lut3D, parse_cube_text
 from tasks.safety.text import check_text

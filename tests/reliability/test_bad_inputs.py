@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from reelforge.cli import app as cli_app
+from reelforge.cli.app import app as cli_app
 from tests.reliability import bad_inputs as corpus
 from tests.reliability.bad_inputs import API_CASES, CASES, CLI_CASES, Case
 
@@ -166,9 +166,9 @@ def test_the_installed_command_answers_in_one_line_without_a_traceback(
 
 def test_the_cli_bases_of_the_corpus_are_valid(stack, store, tmp_path):
     """Each case is one edit away from an input that is accepted: the edit is what fails."""
-    from reelforge.campaign_spec import load_spec, load_users_csv
-    from reelforge.jobs import VideoJob
-    from reelforge.preflight import check_brand, check_job
+    from reelforge.campaigns.load import load_spec, load_users_csv
+    from reelforge.core.jobs import VideoJob
+    from tasks.preflight import check_brand, check_job
 
     tenant = _fresh_tenant()
     spec_path = tmp_path / "campaign.yaml"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from reelforge.failpoints import CRASH_EXIT_CODE
+from reelforge.core.failpoints import CRASH_EXIT_CODE
 from tests.reliability.conftest import (
     PROMPT,
     Lineage,
@@ -68,7 +68,7 @@ def test_a_crash_at_each_boundary_then_retry_publishes_once(stack, point):
     tenant = tenant_slug("crash")
     run_id, env = _crash(lin, point, tenant)
 
-    from reelforge.runs import get_run
+    from reelforge.ops.runs import get_run
 
     assert get_run(run_id).state == "RUNNING"  # nothing could report the end
     _, public = lin.objects(tenant)
@@ -110,7 +110,7 @@ def test_a_crash_then_a_fresh_run_of_the_same_job_publishes_once(stack):
     doctor = cli("doctor", "--repair", "--tenant", tenant, env=env)
     assert doctor.code == 0, doctor.payload
     assert first_run in doctor.payload["sweep"]["abandoned_runs"]
-    from reelforge.runs import get_run
+    from reelforge.ops.runs import get_run
 
     assert get_run(first_run).state == "CRASHED"
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from minio.commonconfig import Tags
 
-from reelforge import repair
+from reelforge.ops import repair
 from tests.reliability.conftest import cli, cli_env, tenant_slug
 
 
@@ -76,7 +76,7 @@ def test_a_run_counts_as_abandoned_only_when_its_process_here_is_gone():
 
     import psutil
 
-    from reelforge.runs import _process_tag, process_gone
+    from reelforge.core.orchestration import _process_tag, process_gone
 
     assert not process_gone(_process_tag())  # this very process: alive
     dead = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])

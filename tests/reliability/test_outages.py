@@ -45,12 +45,12 @@ class OwnStack:
     lineage: Lineage
 
     def stop(self, service: str) -> None:
-        from reelforge.stack import stop_service
+        from reelforge.ops.stack import stop_service
 
         assert stop_service(self.settings, service), f"{service} was not running"
 
     def start(self, service: str) -> None:
-        from reelforge.stack import start_service
+        from reelforge.ops.stack import start_service
 
         start_service(self.settings, service)
 
@@ -69,7 +69,7 @@ class OwnStack:
 
 @pytest.fixture(scope="module")
 def own(tmp_path_factory) -> Iterator[OwnStack]:
-    from reelforge.settings import Settings
+    from reelforge.core.settings import Settings
 
     home = tmp_path_factory.mktemp("outage-stack")
     ports = {
@@ -219,7 +219,7 @@ def test_a_full_scratch_disk_fails_clearly_and_publishes_nothing(stack, tmp_path
 
 HOLD_SLOT = """
 import sys, time
-from reelforge.orchestration import ensure_gpu_limit, gpu_slot, ready
+from reelforge.core.orchestration import ensure_gpu_limit, gpu_slot, ready
 ready()
 ensure_gpu_limit(2)
 with gpu_slot() as name:
@@ -229,7 +229,7 @@ with gpu_slot() as name:
 LEAK_SLOT = """
 import sys
 from prefect import get_client
-from reelforge.orchestration import ready
+from reelforge.core.orchestration import ready
 ready()
 with get_client(sync_client=True) as client:  # a slot taken with no lease: nothing frees it
     client.increment_concurrency_slots(names=[sys.argv[1]], slots=1, mode="concurrency")

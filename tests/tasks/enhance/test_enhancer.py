@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from reelforge.errors import InvalidInput
-from reelforge.settings import Settings
+from reelforge.core.errors import InvalidInput
+from reelforge.core.settings import Settings
 from tasks.enhance import ENHANCER_VERSION, enhance
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from reelforge.settings import Settings
+from reelforge.core.settings import Settings
 from tasks.enhance import enhance
 from tasks.enhance.cache import EnhanceCache
 from tasks.enhance.llm import OpenAIBackend

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reelforge.settings import Settings
+from reelforge.core.settings import Settings
 from tasks.enhance import enhance
 from tasks.enhance.cache import EnhanceCache
 from tasks.enhance.llm import LLMParams, TransformersBackend, build_messages

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
 from tasks.enhance.language import detect_language
 from tasks.enhance.normalize import MAX_PROMPT_CHARS, normalize_prompt
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
 from tasks.enhance.templates import Product, available_presets, render_template
 
 PRESETS = ["festival_greeting", "lifestyle", "product_showcase", "unboxing"]

@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
 from tasks.generate.generate import generate_clip, generate_clips, generation_cache_key, write_mp4
 
 

@@ -5,7 +5,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
 from tasks.postprocess.audio import AudioSpec, plan_audio, probe_audio
 from tasks.postprocess.ffmpeg import ffmpeg_exe
 from tasks.postprocess.renditions import render_rendition, rendition_preset

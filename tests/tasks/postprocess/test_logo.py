@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
 from tasks.postprocess.logo import POSITIONS, LogoSpec, place_logo, safe_zone, validate_logo
 from tasks.postprocess.renditions import render_rendition, rendition_preset
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
 from tasks.postprocess.ffmpeg import escape_filter_value
 from tasks.postprocess.overlay import (
     TextSpec,

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from reelforge.errors import InvalidInput, ReelForgeError
+from reelforge.core.errors import InvalidInput, ReelForgeError
 from tasks.postprocess.audio import AudioSpec
 from tasks.postprocess.logo import LogoSpec
 from tasks.postprocess.overlay import TextSpec

@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from reelforge.cli_moderate import register
+from reelforge.cli.moderate import register
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reelforge.errors import InvalidInput
+from reelforge.core.errors import InvalidInput
 from tasks.safety.policy import list_policies, load_policy
 from tasks.safety.verdicts import Detection, FrameResult
 from tasks.safety.visual import aggregate
@@ -36,7 +36,7 @@ def test_bad_policies_are_invalid_input(tmp_path) -> None:
 
 
 def test_tenant_policy_dir_is_searched_first(tmp_path, monkeypatch) -> None:
-    from reelforge.settings import get_settings
+    from reelforge.core.settings import get_settings
 
     (tmp_path / "acme.yaml").write_text(
         "name: acme\nversion: '7'\nvisual:\n  classes: {FACE_MALE: {threshold: 0.6}}\n",

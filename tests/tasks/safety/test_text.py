@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reelforge.errors import BlockedBySafety
+from reelforge.core.errors import BlockedBySafety
 from tasks.safety.text import check_text, check_texts, load_terms, normalize, require_safe_texts
 from tasks.safety.verdicts import TextBlocked
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from models.moderation import ModerationModel, default_model_path
-from reelforge.errors import BlockedBySafety, InvalidInput
+from reelforge.core.errors import BlockedBySafety, InvalidInput
 from tasks.safety.verdicts import ModerationError, VisualBlocked, VisualVerdict
 from tasks.safety.visual import moderate_file, require_safe_media
 
@@ -96,7 +96,7 @@ def test_a_thumbnail_cut_from_the_video_is_judged_as_its_frame(media) -> None:
 
 def test_corrupt_model_fails_closed(media, tmp_path, monkeypatch) -> None:
     from models.moderation import _cached
-    from reelforge.settings import get_settings
+    from reelforge.core.settings import get_settings
 
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(default_model_path().read_bytes()[:4096])  # truncated graph

@@ -1,0 +1,87 @@
+"""What every CLI command shares: one JSON object with --json, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from reelforge.core.errors import BlockedBySafety, ReelForgeError
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOption = typer.Option(False, "--json", help="Print one JSON object (also on failure).")
+DebugOption = typer.Option(False, "--debug", help="Show tracebacks on errors.")
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "input"
+        return f"invalid {where}: {first.get('msg')}"
+    text = str(exc).strip() or exc.__class__.__name__
+    return " ".join(text.split())
+
+
+def run_command(
+    body: Callable[[], dict[str, Any]],
+    *,
+    json_output: bool,
+    debug: bool = False,
+    render: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Run a command body and turn its result or error into output and an exit code.
+
+    ``body`` returns the JSON payload; ``render`` prints it for humans (default: key: value).
+    """
+    try:
+        payload = body()
+    except (ReelForgeError, ValidationError) as exc:
+        code = exc.exit_code if isinstance(exc, ReelForgeError) else 2
+        message = _one_line(exc)
+        if debug:
+            err_console.print_exception()
+        failure: dict[str, Any] = {"ok": False, "error": message, "exit_code": code}
+        if isinstance(exc, ReelForgeError):
+            failure.update(exc.extra)
+            if exc.flow_run_id:
+                failure["flow_run_id"] = exc.flow_run_id
+        if isinstance(exc, BlockedBySafety):
+            failure["category"] = exc.category
+        if json_output:
+            emit_json(failure)
+        else:
+            err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code) from None
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the last line of defence: one line, exit 1
+        if debug:
+            err_console.print_exception()
+        message = f"{exc.__class__.__name__}: {_one_line(exc)} (rerun with --debug for details)"
+        if json_output:
+            emit_json({"ok": False, "error": message, "exit_code": 1})
+        else:
+            err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+    payload.setdefault("ok", True)
+    if json_output:
+        emit_json(payload)
+    elif render is not None:
+        render(payload)
+    else:
+        for key, value in payload.items():
+            if key != "ok":
+                console.print(f"[bold]{key}[/bold]: {value}", highlight=False, soft_wrap=True)

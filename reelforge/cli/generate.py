@@ -1,0 +1,129 @@
+"""`reelforge generate`: the main job, a published video from a prompt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from reelforge.cli.common import DebugOption, JsonOption, console, run_command
+from reelforge.core.errors import InvalidInput, ReelForgeError
+
+
+def generate(
+    prompt: str = typer.Argument(..., help="What the video shows (any of en, zh, ja, ko)."),
+    seed: int = typer.Option(0, help="Same prompt, seed and settings give the same video."),
+    steps: int | None = typer.Option(None, help="Denoising steps (default: the model's)."),
+    fast: bool = typer.Option(False, "--fast", help="Fewer steps, for drafts."),
+    template: str | None = typer.Option(None, help="Enhancement preset (see `reelforge enhance`)."),
+    aspect: str = typer.Option("16:9", help="16:9, 9:16 or 1:1."),
+    quality: str = typer.Option("720p", help="720p or 1080p."),
+    fps: int = typer.Option(30, help="24 or 30."),
+    lut: str | None = typer.Option(None, help="Colour grade: a preset name or a .cube file."),
+    logo: Path | None = typer.Option(None, help="PNG logo with alpha."),
+    music: Path | None = typer.Option(None, help="Music track (wav, mp3, m4a, flac)."),
+    text: str | None = typer.Option(None, help="Overlay text (name, price, call to action)."),
+    tenant: str = typer.Option("default", help="Tenant the video belongs to."),
+    policy: str = typer.Option("default", help="Safety policy name."),
+    out: Path | None = typer.Option(None, help="Also save the published video here."),
+    json_output: bool = JsonOption,
+    debug: bool = DebugOption,
+) -> None:
+    """Make a video from PROMPT and publish it (enhance, check, generate, grade, brand)."""
+
+    def body() -> dict[str, Any]:
+        from reelforge.core.jobs import VideoJob
+        from reelforge.ops.run import run_video
+
+        if out is not None and out.is_dir():  # before the run, not after publishing
+            raise InvalidInput(
+                f"--out {out} is a directory: give a file name such as {out}/video.mp4"
+            )
+        job = VideoJob(
+            tenant=tenant,
+            prompt=prompt,
+            seed=seed,
+            steps=steps,
+            speed="fast" if fast else "quality",
+            template=template,
+            aspect=aspect,
+            quality=quality,
+            fps=fps,
+            lut=lut,
+            logo=logo,
+            music=music,
+            text=text,
+            policy=policy,
+        )
+        with _progress(enabled=not json_output) as on_stage:
+            result = run_video(job, on_stage=on_stage)
+        payload = {
+            "asset_id": str(result.video.asset_id),
+            "uri": result.video.uri,
+            "url": result.video.url,
+            "thumbnail_url": result.video.thumbnail_url,
+            "flow_run_id": str(result.flow_run_id),
+            "sha256": result.video.sha256,
+            "size": f"{result.video.width}x{result.video.height}",
+            "duration_s": round(result.video.duration, 3),
+            "enhanced_prompt": result.enhanced_prompt,
+            "generation_cached": result.generation_cached,
+        }
+        if out is not None:
+            payload["out"] = str(_save(result.video.uri, out))
+        return payload
+
+    run_command(body, json_output=json_output, debug=debug)
+
+
+def _save(uri: str, out: Path) -> Path:
+    from reelforge.core.storage import ObjectStore
+
+    if out.exists() and out.is_dir():
+        raise InvalidInput(f"--out {out} is a directory: give a file name such as {out}/video.mp4")
+    tmp = out.with_name(f".{out.name}.part")
+    try:
+        ObjectStore().download(uri, tmp)
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ReelForgeError(f"could not write {out}: {exc.strerror or exc}") from exc
+    return out
+
+
+class _progress:
+    """A rich progress bar fed by the flow's stage reports (silent with --json)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Progress | None = None
+        self.task_id: int | None = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} stages"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.bar.start()
+        self.task_id = self.bar.add_task("starting", total=None)
+        return self.update
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        assert self.bar is not None and self.task_id is not None
+        self.bar.update(self.task_id, description=f"{stage} done", completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(generate)

@@ -1,0 +1,222 @@
+"""Finding and fixing what crashes leave behind.
+
+- orphan objects: objects in our buckets that no lineage row points at (a crash between
+  the upload and the lineage transaction);
+- dangling assets: lineage rows whose object is missing (an object deleted by hand);
+- stuck activities: activities still 'running' long after they started;
+- abandoned runs: flow runs still 'Running' whose process on this machine is gone (killed
+  mid-run: nothing could report the end); repaired by marking them Crashed, so that
+  `reelforge retry` resumes them;
+- leaked slots: generation slots (Prefect global concurrency limits ``reelforge-*``) that
+  are taken but held by no lease, so nothing will ever give them back (a lease lost with
+  a server's memory, or slots taken without one); repaired by releasing them.
+
+Repairs are conservative: orphans in the private bucket are deleted only when older than a
+grace period (so an upload whose transaction is about to commit is never touched);
+published objects and quarantined objects are never deleted without an explicit flag.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from db.models import Activity, ActivityStatus, Asset
+from db.session import session_scope
+from reelforge.core.settings import Settings, get_settings
+from reelforge.core.storage import ObjectStore
+
+STUCK_AFTER = timedelta(hours=6)
+SLOT_PREFIX = "reelforge-"
+_INTERNAL_PREFIXES = ("_health/",)
+_LEASE_FILE = re.compile(r"^[0-9a-f-]{36}\.json$")
+
+
+@dataclass
+class Findings:
+    orphan_objects: list[str] = field(default_factory=list)
+    dangling_assets: list[str] = field(default_factory=list)
+    stuck_activities: list[str] = field(default_factory=list)
+    abandoned_runs: list[str] = field(default_factory=list)
+    leaked_slots: dict[str, int] = field(default_factory=dict)  # limit name -> slots
+    repaired: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (
+            self.orphan_objects
+            or self.dangling_assets
+            or self.stuck_activities
+            or self.abandoned_runs
+            or self.leaked_slots
+        )
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self) | {"clean": self.clean}
+
+
+def scan(
+    store: ObjectStore | None = None,
+    *,
+    now: datetime | None = None,
+    grace: timedelta | None = None,
+    tenant: str | None = None,
+    runs: bool = True,
+) -> Findings:
+    """What crashes left behind. ``tenant`` limits the object checks to that tenant's
+    objects; ``runs=False`` skips the Prefect checks (abandoned runs, leaked slots)."""
+    store = store or ObjectStore()
+    now = now or datetime.now(UTC)
+    if grace is None:
+        grace = timedelta(seconds=store.settings.orphan_grace_seconds)
+    prefix = f"{tenant}/" if tenant else ""
+    findings = Findings()
+    with session_scope() as session:
+        known = set(session.scalars(select(Asset.uri)))
+        known |= set(
+            session.scalars(select(Asset.published_uri).where(Asset.published_uri.is_not(None)))
+        )
+        stuck = session.scalars(
+            select(Activity.id).where(
+                Activity.status == ActivityStatus.running, Activity.started_at < now - STUCK_AFTER
+            )
+        )
+        findings.stuck_activities = [str(a) for a in stuck]
+    for bucket in (store.private, store.published):
+        for obj in store.client.list_objects(bucket, prefix=prefix, recursive=True):
+            if obj.object_name.startswith(_INTERNAL_PREFIXES):
+                continue
+            uri = f"s3://{bucket}/{obj.object_name}"
+            if uri not in known and (obj.last_modified is None or obj.last_modified <= now - grace):
+                findings.orphan_objects.append(uri)
+    ours = (f"s3://{store.private}/{prefix}", f"s3://{store.published}/{prefix}")
+    findings.dangling_assets = [
+        uri for uri in sorted(known) if uri.startswith(ours) and not store.exists(uri)
+    ]
+    if runs:
+        _scan_runs(findings, store.settings)
+    return findings
+
+
+def _scan_runs(findings: Findings, settings: Settings) -> None:
+    from reelforge.ops.runs import abandoned_runs
+
+    findings.abandoned_runs = [str(run.id) for run in abandoned_runs()]
+    leaked = leaked_slots(settings)
+    findings.leaked_slots = leaked or {}
+    if leaked is None:
+        findings.notes.append(
+            "slot leases not checked: only a local Prefect server started by `reelforge up` "
+            "keeps them where doctor can read them"
+        )
+
+
+def _leased(lease_dir) -> dict[str, int]:
+    """Slots held under leases, by limit id (expired leases count until the server's
+    reaper releases their slots, seconds later)."""
+    held: dict[str, int] = {}
+    for path in lease_dir.glob("*.json") if lease_dir.is_dir() else ():
+        if not _LEASE_FILE.match(path.name):
+            continue
+        try:
+            lease = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # revoked while we read it
+        slots = int((lease.get("metadata") or {}).get("slots") or 0)
+        for limit_id in lease.get("resource_ids", []):
+            held[limit_id] = held.get(limit_id, 0) + slots
+    return held
+
+
+def leaked_slots(settings: Settings | None = None) -> dict[str, int] | None:
+    """Slots of our limits that no lease holds, by limit name; None if leases are unknown."""
+    from prefect import get_client
+
+    from reelforge.core.orchestration import configure_prefect
+    from reelforge.ops.stack import lease_dir
+
+    settings = settings or get_settings()
+    where = lease_dir(settings)
+    if where is None:
+        return None
+    configure_prefect(settings)
+    excess: list[dict[str, int]] = []
+    # Taking a slot counts it first and writes its lease a moment later: only a gap seen
+    # twice, a second apart, is a leak.
+    for attempt in range(2):
+        if attempt:
+            time.sleep(1.0)
+        held = _leased(where)
+        with get_client(sync_client=True) as client:
+            limits = client.read_global_concurrency_limits(limit=200)
+        excess.append(
+            {
+                limit.name: limit.active_slots - held.get(str(limit.id), 0)
+                for limit in limits
+                if limit.name.startswith(SLOT_PREFIX)
+            }
+        )
+    both = {name: min(gap, excess[1].get(name, 0)) for name, gap in excess[0].items()}
+    return {name: gap for name, gap in both.items() if gap > 0}
+
+
+def repair(
+    findings: Findings,
+    store: ObjectStore | None = None,
+    *,
+    delete_published: bool = False,
+    delete_quarantined: bool = False,
+) -> Findings:
+    """Fix what is safe: delete private orphans (not quarantined), close stuck activities,
+    mark abandoned runs Crashed and release leaked slots.
+
+    Dangling rows are reported, never deleted: they are evidence, and a restore from backup
+    may bring the object back.
+    """
+    store = store or ObjectStore()
+    for uri in findings.orphan_objects:
+        bucket, key = uri.removeprefix("s3://").split("/", 1)
+        quarantined = (store.client.get_object_tags(bucket, key) or {}).get("reelforge-quarantine")
+        if (bucket == store.published and not delete_published) or (
+            quarantined and not delete_quarantined
+        ):
+            findings.kept.append(uri)
+            continue
+        store.delete(uri)
+        findings.repaired.append(f"deleted orphan {uri}")
+    if findings.stuck_activities:
+        with session_scope() as session:
+            session.execute(
+                update(Activity)
+                .where(Activity.id.in_(findings.stuck_activities))
+                .values(
+                    status=ActivityStatus.failed,
+                    ended_at=datetime.now(UTC),
+                    error="stuck: closed by `reelforge doctor --repair`",
+                )
+            )
+        findings.repaired += [f"closed stuck activity {a}" for a in findings.stuck_activities]
+    if findings.abandoned_runs:
+        import uuid
+
+        from reelforge.ops.runs import mark_crashed
+
+        for run_id in findings.abandoned_runs:
+            mark_crashed(uuid.UUID(run_id), "its process is gone: found by `reelforge doctor`")
+            findings.repaired.append(f"marked run {run_id} Crashed: `reelforge retry` resumes it")
+    if findings.leaked_slots:
+        from prefect import get_client
+
+        with get_client(sync_client=True) as client:
+            for name, slots in findings.leaked_slots.items():
+                # A decrement, not a reset: slots taken meanwhile stay taken.
+                client.release_concurrency_slots(names=[name], slots=slots, occupancy_seconds=0.1)
+                findings.repaired.append(f"released {slots} leaked slot(s) of {name}")
+    return findings

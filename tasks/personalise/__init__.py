@@ -1,1 +1,0 @@
-"""Personalised renditions: the shared, cached base clip plus one user's overlay."""
