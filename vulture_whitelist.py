@@ -51,3 +51,8 @@ NUDENET_LABELS  # models/moderation.py: the detector's classes, checked against 
 scheduler_config, frames_sha256  # models/generator.py: GenerationMetadata, recorded in lineage
 _.compute_key  # core/caching.py: Prefect calls a CachePolicy's compute_key
 flow_parameters  # core/caching.py: part of Prefect's compute_key signature
+
+# Webhooks and OpenLineage: fields written to the delivery log, API answers and events.
+duration_ms  # db/models.py WebhookDelivery: how long each delivery attempt took
+endpoints, last_status_code, attempted  # api/schemas.py, ops/webhooks.py: API and --json output
+modelVersion  # tasks/openlineage.py: the reelforge dataset facet, serialised by the client

@@ -27,7 +27,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -293,11 +293,28 @@ class ApiKey(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = _created_at()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # operators also see Prefect (the UI links); tenants see only what the API shows
+    operator: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
     __table_args__ = (
         CheckConstraint("key_hash ~ '^[0-9a-f]{64}$'", name="key_hash_hex"),
         Index("ix_api_keys_tenant_id", "tenant_id"),
     )
+
+
+class DashboardSession(Base):
+    """A dashboard login, held here so that logout and key revocation end it at once (the
+    cookie only names the row)."""
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_dashboard_sessions_key_id", "key_id"),)
 
 
 class JobStatus(enum.StrEnum):
@@ -346,3 +363,86 @@ class JobRecord(Base):
             postgresql_where=text("status IN ('queued', 'retrying', 'submitted', 'running')"),
         ),
     )
+
+
+# --- Webhooks (tenant endpoints, the outbox written with each state change, deliveries) -----
+
+
+class WebhookEndpoint(Base):
+    """A URL a tenant wants events POSTed to, signed with its own Standard Webhooks secret."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    # The signing key must be readable to sign with (HMAC), so it cannot be stored hashed.
+    secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("cardinality(events) > 0", name="events_nonempty"),
+        Index("ix_webhook_endpoints_tenant_id", "tenant_id"),
+    )
+
+
+class OutboxStatus(enum.StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"  # gave up after the retry window
+
+
+class WebhookOutbox(Base):
+    """One event for one endpoint, written in the transaction of the state change it reports.
+
+    Its id is the ``webhook-id`` header: receivers dedupe on it (delivery is at least once).
+    """
+
+    __tablename__ = "webhook_outbox"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "outbox_status"))
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    created_at: Mapped[datetime] = _created_at()
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(
+            "(status = 'delivered') = (delivered_at IS NOT NULL)", name="delivered_when_done"
+        ),
+        Index(
+            "ix_webhook_outbox_due", "next_attempt_at", postgresql_where=text("status = 'pending'")
+        ),
+        Index("ix_webhook_outbox_tenant_created", "tenant_id", "created_at"),
+    )
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver an outbox row: the delivery log the dashboard shows."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    outbox_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_outbox.id", ondelete="CASCADE")
+    )
+    attempted_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int]
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (Index("ix_webhook_deliveries_outbox_id", "outbox_id", "attempted_at"),)

@@ -10,8 +10,11 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from reelforge.core.errors import ServiceUnavailable
-from reelforge.core.settings import get_settings
+from reelforge.core.errors import InvalidInput, ServiceUnavailable
+from reelforge.core.settings import PG_PASSWORD_SECRET, Settings, get_settings
+
+# What PostgreSQL (libpq) says when the password is wrong or missing.
+_REFUSED = ("password authentication failed", "no password supplied")
 
 
 @lru_cache(maxsize=4)
@@ -31,6 +34,26 @@ def session_scope() -> Iterator[Session]:
         with factory.begin() as session:
             yield session
     except OperationalError as exc:
+        refused = password_refused(get_settings(), exc)
+        if refused is not None:
+            raise refused from exc
         raise ServiceUnavailable(
             "PostgreSQL is unreachable: run `reelforge up` or check REELFORGE_DATABASE_URL"
         ) from exc
+
+
+def password_source(settings: Settings) -> str:
+    """Where the database password in use comes from: the secret to fix when refused."""
+    if not settings.uses_embedded_postgres:
+        return "REELFORGE_DATABASE_URL"
+    if settings.pg_password is not None:
+        return "REELFORGE_PG_PASSWORD"
+    return f"{settings.secrets_dir / PG_PASSWORD_SECRET} (or REELFORGE_PG_PASSWORD)"
+
+
+def password_refused(settings: Settings, exc: BaseException) -> InvalidInput | None:
+    """The one-line error for a connection PostgreSQL refused for its password; None when
+    ``exc`` is anything else."""
+    if not any(reason in str(exc) for reason in _REFUSED):
+        return None
+    return InvalidInput(f"PostgreSQL refused the password: fix {password_source(settings)}")

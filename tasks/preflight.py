@@ -13,6 +13,8 @@ from pathlib import Path
 
 from reelforge.core.errors import InvalidInput
 from reelforge.core.jobs import VideoJob
+from reelforge.core.settings import get_settings
+from tasks.postprocess.credentials import load_signing_identity
 
 
 def check_lut(name_or_path: str | os.PathLike[str]) -> None:
@@ -54,5 +56,8 @@ def check_job(job: VideoJob) -> None:
         )
     if job.text:
         sanitize_text(job.text)
-    load_policy(job.policy)
+    load_policy(job.policy, tenant=job.tenant)
     check_brand(lut=job.lut, logo=job.logo, music=job.music)
+    settings = get_settings()
+    if settings.c2pa_signing:
+        load_signing_identity(settings)  # a bad key fails here, before any GPU time

@@ -24,9 +24,11 @@ from sqlalchemy.orm import Session
 from db import lineage
 from db.models import ActivityStatus, Asset, AssetKind, SafetyGate
 from db.session import session_scope
+from db.webhooks import enqueue_event
 from reelforge.core.errors import BlockedBySafety
 from reelforge.core.failpoints import failpoint
 from reelforge.core.storage import ObjectStore, content_key, sha256_file
+from tasks.openlineage import emit_stage_run
 
 
 class AssetRef(BaseModel):
@@ -154,11 +156,21 @@ def record_stage(
                 )
             if then is not None:
                 then(session, rows)
-            return [AssetRef.of(row) for row in rows]
+            refs = [AssetRef.of(row) for row in rows]
     except BaseException:
         for uri in uploaded:
             _best_effort_delete(store, uri)
         raise
+    emit_stage_run(
+        stage,
+        flow_run_id=ctx.flow_run_id,
+        task_run_id=ctx.task_run_id,
+        inputs=[ref for ref, _ in used],
+        outputs=refs,
+        model_version=model_version,
+        started_at=started_at,
+    )
+    return refs
 
 
 def record_failure(
@@ -168,7 +180,8 @@ def record_failure(
     *,
     used: Sequence[tuple[AssetRef, str]] = (),
 ) -> None:
-    """Record a failed stage run (no outputs), so ops see what failed and with which inputs."""
+    """Record a failed stage run (no outputs), so ops see what failed and with which inputs;
+    the tenant's ``video.failed`` webhooks are queued in the same transaction."""
     with session_scope() as session:
         lineage.record_activity(
             session,
@@ -181,6 +194,30 @@ def record_failure(
             status=ActivityStatus.failed,
             error=error[:2000],
         )
+        enqueue_event(
+            session,
+            ctx.tenant_id,
+            "video.failed",
+            {**webhook_subject(ctx), "stage": stage, "error": error[:500]},
+        )
+    emit_stage_run(
+        stage,
+        flow_run_id=ctx.flow_run_id,
+        task_run_id=ctx.task_run_id,
+        inputs=[ref for ref, _ in used],
+        error=error[:2000],
+    )
+
+
+def webhook_subject(ctx: StageContext) -> dict[str, Any]:
+    """Who and which run a webhook event is about (ids only: no prompts, no personal data)."""
+    ids = {
+        "tenant": ctx.tenant,
+        "flow_run_id": ctx.flow_run_id,
+        "campaign_id": ctx.campaign_id,
+        "audience_id": ctx.audience_id,
+    }
+    return {key: str(value) for key, value in ids.items() if value is not None}
 
 
 def failure_recorder(stage: str) -> Callable[[Any, Any, Any], None]:

@@ -1,4 +1,5 @@
-"""The app factory: API routes, dashboard, health, metrics, one-line JSON errors."""
+"""The app factory: API routes, dashboard, health, metrics, one-line JSON errors, security
+headers."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from reelforge.core.errors import InvalidInput, ReelForgeError, ServiceUnavailab
 from reelforge.core.orchestration import prefect_answers
 from reelforge.core.settings import Settings, get_settings
 from reelforge.core.version import code_version
+from tasks.safety.policy import UnknownPolicy
 
 log = logging.getLogger("reelforge.api")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None, *, dispatch: bool | None = None
     app.state.registry, latency = build_registry()
 
     app.add_middleware(_BodyLimit, limit=settings.api_max_body_bytes)
+    app.add_middleware(_SecurityHeaders, policy=content_security_policy(settings))
     app.add_middleware(_Timing, histogram=latency)
 
     def problem(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -107,6 +110,10 @@ def create_app(settings: Settings | None = None, *, dispatch: bool | None = None
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> JSONResponse:
         return problem(409, str(exc))
+
+    @app.exception_handler(UnknownPolicy)
+    async def no_such_policy(_: Request, exc: UnknownPolicy) -> JSONResponse:
+        return problem(404, str(exc))  # another tenant's policy reads as no policy at all
 
     @app.exception_handler(InvalidInput)
     async def invalid(_: Request, exc: InvalidInput) -> JSONResponse:
@@ -184,6 +191,69 @@ def _readiness(app: FastAPI) -> dict[str, str]:
     if dispatcher is not None:
         checks["dispatcher"] = "ok" if dispatcher.last_error is None else dispatcher.last_error
     return checks
+
+
+def content_security_policy(settings: Settings) -> str:
+    """Scripts and styles only from our own files (no inline script); images and videos also
+    from the S3 endpoint that presigned URLs point at; never framed."""
+    scheme = "https" if settings.s3_secure else "http"
+    media = f"'self' {scheme}://{settings.s3_address}"
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src {media} data:",
+            f"media-src {media}",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+# FastAPI's /docs and /redoc pages load Swagger UI / ReDoc from a CDN with an inline script.
+_DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "font-src https://fonts.gstatic.com; worker-src blob:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class _SecurityHeaders:
+    """CSP, no framing, no MIME sniffing, no Referer (presigned URLs must not leak) on every
+    response."""
+
+    def __init__(self, app: Any, policy: str) -> None:
+        self.app = app
+        self.headers = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"),
+        ]
+        self.policy = policy.encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = scope.get("path") in ("/docs", "/redoc")
+        policy = _DOCS_POLICY.encode() if docs else self.policy
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *self.headers,
+                    (b"content-security-policy", policy),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 class _BodyLimit:

@@ -1,7 +1,10 @@
 """The ops dashboard: server-rendered pages (Jinja2) and a little plain JavaScript.
 
-Login with the tenant's API key: the session is a signed cookie (itsdangerous; secret from
-settings) holding the key's id and a CSRF token, never the key. Every form carries that token.
+Login with the tenant's API key opens a session held in PostgreSQL (``dashboard_sessions``);
+the cookie is signed (itsdangerous; secret from settings) and holds only the session's id and a
+CSRF token, never the key. Logout deletes the session, and revoking or expiring the key ends it,
+so an old cookie is worthless at once. Every form carries the CSRF token. Tenants see their runs
+as our API shows them; only operator keys get links to the Prefect UI.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +25,19 @@ from sqlalchemy.orm import Session
 
 from reelforge.api import schemas, service, store
 from reelforge.api.deps import get_session
-from reelforge.api.keys import Principal, authenticate, principal_of_key_id
+from reelforge.api.keys import (
+    KeyExpired,
+    Principal,
+    authenticate,
+    close_session,
+    open_session,
+    session_principal,
+)
 from reelforge.api.lineage_svg import layout
 from reelforge.api.store import Backpressure, Conflict
 from reelforge.core.errors import InvalidInput
 from reelforge.core.settings import Settings
+from reelforge.ops.webhooks import recent_deliveries, redeliver
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 COOKIE = "rf_session"
@@ -71,15 +83,21 @@ def _set_cookie(request: Request, response: Response, name: str, data: dict[str,
         max_age=max_age,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
         path="/dashboard",
     )
 
 
+def _secure(request: Request) -> bool:
+    configured = _settings(request).api_cookie_secure
+    return request.url.scheme == "https" if configured is None else configured
+
+
 class Viewer:
-    def __init__(self, principal: Principal, csrf: str) -> None:
+    def __init__(self, principal: Principal, csrf: str, session_id: uuid.UUID) -> None:
         self.principal = principal
         self.csrf = csrf
+        self.session_id = session_id
 
 
 def viewer(request: Request, session: Session = Depends(get_session)) -> Viewer:
@@ -87,13 +105,13 @@ def viewer(request: Request, session: Session = Depends(get_session)) -> Viewer:
     if data is None:
         raise LoginRequired()
     try:
-        key_id = uuid.UUID(str(data.get("k")))
+        session_id = uuid.UUID(str(data.get("s")))
     except ValueError:
         raise LoginRequired() from None
-    principal = principal_of_key_id(session, key_id)
+    principal = session_principal(session, session_id)
     if principal is None:
         raise LoginRequired()
-    return Viewer(principal, str(data.get("c", "")))
+    return Viewer(principal, str(data.get("c", "")), session_id)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -109,10 +127,14 @@ def _csrf_ok(expected: str, given: str | None) -> bool:
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    """A page; ``prefect_ui`` (the Prefect UI's address) only for an operator's session."""
     settings = _settings(request)
-    ui = settings.prefect_ui_url or settings.prefect_api.removesuffix("/api")
+    who = context.get("viewer")
+    ui = None
+    if who is not None and who.principal.operator:
+        ui = (settings.prefect_ui_url or settings.prefect_api.removesuffix("/api")).rstrip("/")
     return TEMPLATES.TemplateResponse(
-        request, name, {"prefect_ui": ui.rstrip("/"), **context}, status_code=status
+        request, name, {"prefect_ui": ui, **context}, status_code=status
     )
 
 
@@ -143,29 +165,37 @@ async def login(request: Request, session: Session = Depends(get_session)) -> Re
     pending = _read_cookie(request, LOGIN_COOKIE, 3600)
     if pending is None or not _csrf_ok(str(pending.get("c", "")), form.get("csrf")):
         return _forbidden(request)
-    principal = authenticate(session, form.get("api_key", "").strip())
+    try:
+        principal = authenticate(session, form.get("api_key", "").strip())
+        error = None if principal is not None else "That key is not valid."
+    except KeyExpired as exc:
+        principal, error = None, str(exc)
     if principal is None:
         token = secrets.token_urlsafe(24)
         response = _page(
             request,
             "login.html",
-            {"csrf": token, "error": "That key is not valid.", "viewer": None},
+            {"csrf": token, "error": error, "viewer": None},
             status=401,
         )
         _set_cookie(request, response, LOGIN_COOKIE, {"c": token}, 3600)
         return response
+    session_id = open_session(session, principal, timedelta(seconds=SESSION_SECONDS))
     response = RedirectResponse("/dashboard/runs", status_code=303)
-    data = {"k": str(principal.key_id), "c": secrets.token_urlsafe(24)}
+    data = {"s": str(session_id), "c": secrets.token_urlsafe(24)}
     _set_cookie(request, response, COOKIE, data, SESSION_SECONDS)
     response.delete_cookie(LOGIN_COOKIE, path="/dashboard")
     return response
 
 
 @router.post("/logout")
-async def logout(request: Request, who: Viewer = Depends(viewer)) -> Response:
+async def logout(
+    request: Request, who: Viewer = Depends(viewer), session: Session = Depends(get_session)
+) -> Response:
     form = await _form(request)
     if not _csrf_ok(who.csrf, form.get("csrf")):
         return _forbidden(request)
+    close_session(session, who.session_id)
     response = RedirectResponse("/dashboard/login", status_code=303)
     response.delete_cookie(COOKIE, path="/dashboard")
     return response
@@ -194,6 +224,20 @@ def runs_table(
     request: Request, who: Viewer = Depends(viewer), session: Session = Depends(get_session)
 ) -> HTMLResponse:
     return _page(request, "runs_table.html", _runs_context(session, who))
+
+
+@router.get("/runs/{job_id}", response_class=HTMLResponse)
+def run_page(
+    request: Request,
+    job_id: uuid.UUID,
+    who: Viewer = Depends(viewer),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    """One run as our API knows it (status, stages, attempts, error), the caller's only."""
+    job = store.get_job(session, who.principal, job_id)
+    if job is None:
+        return _page(request, "notfound.html", {"viewer": who, "what": "run"}, status=404)
+    return _page(request, "run.html", {"job": job, "viewer": who})
 
 
 @router.post("/runs/{run_id}/retry")
@@ -292,3 +336,33 @@ def campaigns_page(
         for c in service.campaigns_of(session, who.principal)
     ]
     return _page(request, "campaigns.html", {"campaigns": campaigns, "viewer": who})
+
+
+# --- webhooks ----------------------------------------------------------------------------------
+
+
+@router.get("/webhooks", response_class=HTMLResponse)
+def webhooks_page(
+    request: Request, message: str | None = None, who: Viewer = Depends(viewer)
+) -> HTMLResponse:
+    deliveries = recent_deliveries(who.principal.tenant)
+    context = {"deliveries": deliveries, "message": message, "viewer": who}
+    return _page(request, "webhooks.html", context)
+
+
+@router.post("/webhooks/{event_id}/redeliver")
+async def redeliver_webhook(
+    request: Request, event_id: uuid.UUID, who: Viewer = Depends(viewer)
+) -> Response:
+    """Queue an event again: the dispatcher (or `reelforge webhook deliver`) sends it."""
+    from urllib.parse import quote
+
+    form = await _form(request)
+    if not _csrf_ok(who.csrf, form.get("csrf")):
+        return _forbidden(request)
+    try:
+        redeliver(event_id, tenant=who.principal.tenant)
+        message = f"queued {event_id} for redelivery"
+    except InvalidInput as exc:
+        message = str(exc)
+    return RedirectResponse(f"/dashboard/webhooks?message={quote(message[:200])}", status_code=303)

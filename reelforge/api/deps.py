@@ -9,7 +9,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from db.session import session_scope
-from reelforge.api.keys import Principal, authenticate
+from reelforge.api.keys import KeyExpired, Principal, authenticate
 from reelforge.core.settings import Settings
 from reelforge.core.storage import ObjectStore
 
@@ -36,11 +36,14 @@ def get_principal(
     header_key: str | None = Depends(api_key_header),
 ) -> Principal:
     key = credentials.credentials if credentials is not None else header_key
-    principal = authenticate(session, key)
+    try:
+        principal = authenticate(session, key)
+    except KeyExpired as exc:
+        raise _unauthorised(str(exc)) from None
     if principal is None:
-        raise HTTPException(
-            status_code=401,
-            detail="missing or invalid API key: send Authorization: Bearer rf_...",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise _unauthorised("missing or invalid API key: send Authorization: Bearer rf_...")
     return principal
+
+
+def _unauthorised(message: str) -> HTTPException:
+    return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": "Bearer"})

@@ -28,6 +28,7 @@ from db.session import session_scope
 from flows import load_flow
 from reelforge.core.errors import InvalidInput, ReelForgeError
 from reelforge.core.settings import Settings
+from reelforge.ops.webhooks import deliver_due
 
 log = logging.getLogger("reelforge.api.dispatcher")
 
@@ -45,6 +46,7 @@ WAITING_STATES = ("SCHEDULED", "PENDING", "PAUSED")
 RUNNING_STATES = ("RUNNING", "CANCELLING")
 CLAIM_BATCH = 20
 SYNC_BATCH = 200
+WEBHOOK_BATCH = 10
 
 
 def one_line(text: str | None, limit: int = 500) -> str:
@@ -98,6 +100,15 @@ class Dispatcher:
         self._prepare()
         self._claim()
         self._sync()
+        self._deliver_webhooks()
+
+    def _deliver_webhooks(self) -> None:
+        """Drain due webhook events (a few per round: a slow endpoint must not hold up
+        dispatching); failures stay in the outbox with their backoff, never stop the loop."""
+        try:
+            deliver_due(WEBHOOK_BATCH, self.settings)
+        except Exception as exc:
+            log.warning("webhook delivery: %s", one_line(f"{type(exc).__name__}: {exc}", 300))
 
     # --- preparing Prefect -------------------------------------------------------------------
 

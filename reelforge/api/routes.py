@@ -15,8 +15,10 @@ from db.models import Campaign, JobRecord, JobStatus
 from reelforge.api import schemas, service, store
 from reelforge.api.deps import get_principal, get_session, get_settings_dep, get_store
 from reelforge.api.keys import Principal
+from reelforge.core.errors import InvalidInput
 from reelforge.core.settings import Settings
 from reelforge.core.storage import ObjectStore
+from reelforge.ops import webhooks
 
 ERRORS = {
     401: {"model": schemas.Problem, "description": "Missing or invalid API key."},
@@ -221,3 +223,46 @@ def retry_run(
     if job is None:
         raise _not_found("run")
     return schemas.RetryAccepted(id=job.id, flow_run_id=job.flow_run_id, status=job.status.value)
+
+
+# --- webhooks ----------------------------------------------------------------------------------
+
+
+@router.post("/webhooks", status_code=201, response_model=schemas.WebhookCreated)
+def create_webhook(
+    body: schemas.WebhookIn, principal: Principal = Depends(get_principal)
+) -> schemas.WebhookCreated:
+    """Register an endpoint for the caller's events; the signing secret is shown only here."""
+    endpoint, secret = webhooks.add_endpoint(principal.tenant, body.url, list(body.events))
+    return schemas.WebhookCreated(**endpoint.model_dump(), secret=secret)
+
+
+@router.get("/webhooks", response_model=schemas.WebhookList)
+def list_webhooks(principal: Principal = Depends(get_principal)) -> schemas.WebhookList:
+    return schemas.WebhookList(endpoints=webhooks.list_endpoints(principal.tenant))
+
+
+@router.delete("/webhooks/{endpoint_id}", status_code=204)
+def delete_webhook(endpoint_id: uuid.UUID, principal: Principal = Depends(get_principal)) -> None:
+    try:
+        webhooks.remove_endpoint(endpoint_id, tenant=principal.tenant)
+    except InvalidInput:
+        raise _not_found("webhook endpoint") from None
+
+
+@router.get("/webhooks/deliveries", response_model=schemas.DeliveryList)
+def list_webhook_deliveries(
+    principal: Principal = Depends(get_principal),
+    limit: int = Query(50, ge=1, le=500),
+) -> schemas.DeliveryList:
+    """The caller's newest events and how their last delivery went."""
+    return schemas.DeliveryList(deliveries=webhooks.recent_deliveries(principal.tenant, limit))
+
+
+@router.post("/webhooks/deliveries/{event_id}/redeliver", status_code=202)
+def redeliver_webhook(event_id: uuid.UUID, principal: Principal = Depends(get_principal)) -> None:
+    """Queue an event again (same webhook-id); the dispatcher delivers it."""
+    try:
+        webhooks.redeliver(event_id, tenant=principal.tenant)
+    except InvalidInput:
+        raise _not_found("webhook event") from None

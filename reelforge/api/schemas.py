@@ -8,6 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from db.webhooks import WEBHOOK_EVENTS
+from reelforge.ops.webhooks import DeliveryInfo, EndpointInfo
+
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
@@ -279,3 +282,24 @@ class RetryAccepted(BaseModel):
 class Health(BaseModel):
     ok: bool
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class WebhookIn(BaseModel):
+    """An endpoint to POST the caller's events to (Standard Webhooks signatures)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2000, description="http(s) URL that resolves to a public address.")
+    events: list[Literal[WEBHOOK_EVENTS]] = Field(min_length=1, max_length=len(WEBHOOK_EVENTS))
+
+
+class WebhookCreated(EndpointInfo):
+    secret: str = Field(description="The signing secret (whsec_...): shown only in this answer.")
+
+
+class WebhookList(BaseModel):
+    endpoints: list[EndpointInfo]
+
+
+class DeliveryList(BaseModel):
+    deliveries: list[DeliveryInfo]

@@ -23,6 +23,7 @@ from reelforge.api.keys import Principal
 from reelforge.core.errors import InvalidInput
 from reelforge.core.settings import Settings
 from reelforge.core.storage import ObjectStore
+from tasks.safety.policy import load_policy
 
 
 def submit_video(
@@ -32,6 +33,7 @@ def submit_video(
     from tasks.preflight import check_job
 
     job = VideoJob(tenant=principal.tenant, **body.model_dump(exclude_none=False))
+    load_policy(job.policy, tenant=principal.tenant)  # another tenant's policy: 404
     check_job(job)  # a prompt that cannot run is a 422 now, not a failed job later
     (row,) = store.enqueue(
         session,
@@ -59,6 +61,7 @@ def submit_campaign(
     from reelforge.campaigns.report import register
 
     spec = campaign_spec(principal, body)
+    load_policy(spec.policy, tenant=principal.tenant)  # another tenant's policy: 404
     store.check_storable(spec.model_dump(mode="json"))
     campaign_id = register(spec)  # the lineage row with the spec (its own transaction)
     (row,) = store.enqueue(

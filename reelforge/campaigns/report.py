@@ -6,6 +6,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from db import lineage
+from db.session import session_scope
+from db.webhooks import enqueue_event
 from reelforge.campaigns.plan import (
     CampaignReport,
     ProductPlan,
@@ -92,9 +95,22 @@ def publish_report(report: CampaignReport) -> None:
     key = f"campaign-{report.campaign}"
     create_table_artifact(rows, key=f"{key}-report", description=report_markdown(report, []))
     create_markdown_artifact(report_markdown(report, rows), key=f"{key}-links")
+    if not report.dry_run:
+        queue_completed(report)
     if report.failed:
         first = next(r for r in report.results if r.status == "failed")
         raise ReelForgeError(
             f"campaign {report.campaign}: {report.failed} of {report.products} products failed "
             f"(first: {first.sku}: {first.error}); `reelforge retry` re-makes only those"
         )
+
+
+def queue_completed(report: CampaignReport) -> None:
+    """The tenant's ``campaign.completed`` webhooks (counts, not the products' content)."""
+    counts = report.model_dump(include={"products", "made", "cached", "failed", "videos"})
+    data = {"tenant": report.tenant, "campaign": report.campaign, **counts}
+    if report.flow_run_id is not None:
+        data["flow_run_id"] = str(report.flow_run_id)
+    with session_scope() as session:
+        tenant = lineage.ensure_tenant(session, report.tenant)
+        enqueue_event(session, tenant.id, "campaign.completed", data)

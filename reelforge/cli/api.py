@@ -1,4 +1,4 @@
-"""`reelforge serve` (HTTP API + dashboard) and `reelforge api-key create|revoke`."""
+"""`reelforge serve` (HTTP API + dashboard) and `reelforge api-key create|list|revoke`."""
 
 from __future__ import annotations
 
@@ -15,43 +15,93 @@ api_key_app = typer.Typer(help="Tenant API keys (stored hashed; shown once).", n
 def api_key_create(
     tenant: str = typer.Argument(..., help="Tenant slug (created if missing)."),
     name: str | None = typer.Option(None, "--name", help="A label for the key."),
+    expires_in: str | None = typer.Option(
+        None, "--expires-in", help="Expire after this long: 12h, 30d, 8w (default: never)."
+    ),
+    operator: bool = typer.Option(
+        False, "--operator", help="An operator's key: the dashboard also links to Prefect's UI."
+    ),
     json_output: bool = JsonOption,
     debug: bool = DebugOption,
 ) -> None:
     """Create an API key for TENANT and print it once (only its hash is stored)."""
     from db.session import session_scope
-    from reelforge.api.keys import create_key
+    from reelforge.api.keys import create_key, parse_duration
 
     def body() -> dict[str, Any]:
+        lifetime = parse_duration(expires_in) if expires_in is not None else None
         with session_scope() as session:
-            key, record = create_key(session, tenant, name)
-            return {"tenant": tenant, "key": key, "prefix": record.prefix, "id": str(record.id)}
+            key, record = create_key(session, tenant, name, expires_in=lifetime, operator=operator)
+            return {
+                "tenant": tenant,
+                "key": key,
+                "prefix": record.prefix,
+                "id": str(record.id),
+                "operator": operator,
+                "expires_at": record.expires_at.isoformat() if record.expires_at else None,
+            }
 
     def render(payload: dict[str, Any]) -> None:
+        until = f", expires {payload['expires_at'][:16]} UTC" if payload["expires_at"] else ""
+        role = ", operator" if payload["operator"] else ""
         console.print(
-            f"API key for [bold]{payload['tenant']}[/bold] (shown once):", highlight=False
+            f"API key for [bold]{payload['tenant']}[/bold]{role}{until} (shown once):",
+            highlight=False,
         )
         console.print(payload["key"], highlight=False, soft_wrap=True)
 
     run_command(body, json_output=json_output, debug=debug, render=render)
 
 
-@api_key_app.command("revoke")
-def api_key_revoke(
-    prefix: str = typer.Argument(..., help="The key's prefix (the 12 hex characters after rf_)."),
+@api_key_app.command("list")
+def api_key_list(
+    tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant's keys."),
     json_output: bool = JsonOption,
     debug: bool = DebugOption,
 ) -> None:
-    """Revoke an API key."""
+    """List API keys (id, prefix, tenant, state, expiry), newest first; never the keys."""
+    from db.session import session_scope
+    from reelforge.api.keys import list_keys
+
+    def body() -> dict[str, Any]:
+        with session_scope() as session:
+            keys = list_keys(session, tenant)
+        return {"keys": keys, "count": len(keys)}
+
+    def render(payload: dict[str, Any]) -> None:
+        from rich.table import Table
+
+        table = Table("id", "prefix", "tenant", "name", "role", "state", "created", "expires")
+        for key in payload["keys"]:
+            table.add_row(
+                key["id"], key["prefix"], key["tenant"], key["name"] or "",
+                "operator" if key["operator"] else "tenant", key["state"],
+                key["created_at"][:16], (key["expires_at"] or "never")[:16],
+            )  # fmt: skip
+        console.print(table)
+
+    run_command(body, json_output=json_output, debug=debug, render=render)
+
+
+@api_key_app.command("revoke")
+def api_key_revoke(
+    key: str = typer.Argument(..., help="The key's id or prefix (`reelforge api-key list`)."),
+    json_output: bool = JsonOption,
+    debug: bool = DebugOption,
+) -> None:
+    """Revoke an API key; the dashboard sessions opened with it end at once."""
     from db.session import session_scope
     from reelforge.api.keys import revoke_key
     from reelforge.core.errors import InvalidInput
 
     def body() -> dict[str, Any]:
         with session_scope() as session:
-            if not revoke_key(session, prefix):
-                raise InvalidInput(f"no active key with prefix {prefix!r}")
-        return {"revoked": prefix}
+            record = revoke_key(session, key)
+            if record is None:
+                raise InvalidInput(
+                    f"no active key with id or prefix {key!r}: see `reelforge api-key list`"
+                )
+            return {"revoked": str(record.id), "prefix": record.prefix}
 
     run_command(body, json_output=json_output, debug=debug)
 

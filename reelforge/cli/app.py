@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from reelforge.cli import api, enhance, generate, lineage, model, moderate, orchestrate, stack
+from reelforge.cli import (
+    api,
+    enhance,
+    generate,
+    lineage,
+    model,
+    moderate,
+    orchestrate,
+    stack,
+    verify,
+    webhook,
+)
 
 app = typer.Typer(
     name="reelforge",
@@ -14,5 +25,16 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for group in (stack, generate, enhance, moderate, model, orchestrate, lineage, api):
+for group in (
+    stack,
+    generate,
+    enhance,
+    moderate,
+    model,
+    orchestrate,
+    lineage,
+    api,
+    webhook,
+    verify,
+):
     group.register(app)

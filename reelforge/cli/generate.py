@@ -36,6 +36,7 @@ def generate(
     def body() -> dict[str, Any]:
         from reelforge.core.jobs import VideoJob
         from reelforge.ops.run import run_video
+        from reelforge.ops.webhooks import deliver_soon
 
         if out is not None and out.is_dir():  # before the run, not after publishing
             raise InvalidInput(
@@ -57,8 +58,11 @@ def generate(
             text=text,
             policy=policy,
         )
-        with _progress(enabled=not json_output) as on_stage:
-            result = run_video(job, on_stage=on_stage)
+        try:
+            with _progress(enabled=not json_output) as on_stage:
+                result = run_video(job, on_stage=on_stage)
+        finally:
+            deliver_soon()  # this run's webhooks, best effort (the outbox keeps the rest)
         payload = {
             "asset_id": str(result.video.asset_id),
             "uri": result.video.uri,

@@ -24,9 +24,10 @@ from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
 import httpx
+from pydantic import SecretStr
 
 from reelforge.core.errors import InvalidInput, ServiceUnavailable
-from reelforge.core.settings import Settings, get_settings
+from reelforge.core.settings import PREFECT_AUTH_SECRET, Settings, get_settings
 from reelforge.core.storage import ObjectStore
 
 RESULTS_BLOCK_NAME = "reelforge-results"
@@ -40,21 +41,29 @@ _ready_lock = threading.Lock()
 
 def prefect_env(settings: Settings) -> dict[str, str]:
     """Environment for any process that talks to our Prefect API, offline-safe."""
-    return {
+    env = {
         "PREFECT_API_URL": settings.prefect_api,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_HOME": str(settings.home_dir / "prefect"),
     }
+    if settings.prefect_auth is not None:
+        env["PREFECT_API_AUTH_STRING"] = settings.prefect_auth
+    return env
 
 
 def configure_prefect(settings: Settings) -> None:
     """Set Prefect's environment unless the caller already chose values.
 
     Must run before Prefect reads its settings; the telemetry switches keep Prefect from
-    calling hosts outside this machine.
+    calling hosts outside this machine. The auth string goes with the API URL: where this
+    sets the URL it sets the auth string too, so a child process pointed at another stack
+    never keeps its parent's string.
     """
-    for key, value in prefect_env(settings).items():
+    env = prefect_env(settings)
+    if "PREFECT_API_URL" not in os.environ and "PREFECT_API_AUTH_STRING" in env:
+        os.environ["PREFECT_API_AUTH_STRING"] = env["PREFECT_API_AUTH_STRING"]
+    for key, value in env.items():
         os.environ.setdefault(key, value)
     if "prefect.context" in sys.modules:
         # Prefect was imported before this ran: it read its settings then, so re-read them
@@ -62,7 +71,11 @@ def configure_prefect(settings: Settings) -> None:
         from prefect.context import refresh_global_settings_context
         from prefect.settings import get_current_settings
 
-        if str(get_current_settings().api.url or "") != os.environ["PREFECT_API_URL"]:
+        api = get_current_settings().api
+        auth = api.auth_string.get_secret_value() if api.auth_string else None
+        if str(api.url or "") != os.environ["PREFECT_API_URL"] or auth != os.environ.get(
+            "PREFECT_API_AUTH_STRING"
+        ):
             refresh_global_settings_context()
 
 
@@ -75,13 +88,36 @@ def prefect_answers(api: str, timeout: float = 3) -> bool:
     return response.status_code == 200 and response.json() is True
 
 
+def prefect_auth_source(settings: Settings) -> str:
+    """Where the Prefect auth string in use comes from: the secret to fix when refused."""
+    if settings.prefect_auth_string is not None:
+        return "REELFORGE_PREFECT_AUTH_STRING"
+    if settings.uses_local_prefect:
+        return f"{settings.secrets_dir / PREFECT_AUTH_SECRET} (or REELFORGE_PREFECT_AUTH_STRING)"
+    return "PREFECT_API_AUTH_STRING"
+
+
+def prefect_accepts(api: str, auth: str | None, timeout: float = 3) -> bool:
+    """Whether the API at ``api`` lets ``auth`` (user:password; None: no credentials) in."""
+    credentials = tuple(auth.split(":", 1)) if auth else None
+    response = httpx.get(f"{api}/admin/version", auth=credentials, timeout=timeout)
+    if response.status_code == 401:
+        return False
+    response.raise_for_status()
+    return True
+
+
 def require_prefect(settings: Settings) -> None:
-    """Point Prefect at our API and fail with one line if it is not there."""
+    """Point Prefect at our API and fail with one line if it is not there or refuses us."""
     configure_prefect(settings)
     api = os.environ.get("PREFECT_API_URL", settings.prefect_api)
     if not prefect_answers(api):
         raise ServiceUnavailable(
             f"Prefect API at {api} is unreachable: run `reelforge up` or check PREFECT_API_URL"
+        )
+    if not prefect_accepts(api, os.environ.get("PREFECT_API_AUTH_STRING")):
+        raise InvalidInput(
+            f"the Prefect API at {api} refused the auth string: fix {prefect_auth_source(settings)}"
         )
 
 
@@ -91,9 +127,10 @@ def results_block(settings: Settings):
     from prefect_aws.client_parameters import AwsClientParameters
 
     scheme = "https" if settings.s3_secure else "http"
+    access_key, secret_key = settings.s3_credentials
     credentials = MinIOCredentials(
-        minio_root_user=settings.s3_access_key.get_secret_value(),
-        minio_root_password=settings.s3_secret_key,
+        minio_root_user=access_key,
+        minio_root_password=SecretStr(secret_key),
         region_name=settings.s3_region,
         aws_client_parameters=AwsClientParameters(
             endpoint_url=f"{scheme}://{settings.s3_address}",

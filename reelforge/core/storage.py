@@ -72,10 +72,11 @@ def _client(settings: Settings) -> Minio:
         retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[502, 503, 504]),
         maxsize=8,
     )
+    access_key, secret_key = settings.s3_credentials
     return Minio(
         settings.s3_address,
-        access_key=settings.s3_access_key.get_secret_value(),
-        secret_key=settings.s3_secret_key.get_secret_value(),
+        access_key=access_key,
+        secret_key=secret_key,
         secure=settings.s3_secure,
         region=settings.s3_region,
         http_client=http,

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+from sqlalchemy.exc import OperationalError
+
+from db.session import password_refused
 from reelforge.core.checkpoints import check_checkpoint, configured_checkpoint
-from reelforge.core.orchestration import prefect_answers
+from reelforge.core.errors import InvalidInput
+from reelforge.core.orchestration import require_prefect
 from reelforge.core.settings import Settings
+from reelforge.ops.signing import describe_signing
+from reelforge.ops.stack import postgres_openings, prefect_openings, s3_openings
+
+LOCK_FIX = "run `reelforge up` (it locks an embedded stack in place); an external service: "
 
 
 @dataclass
@@ -17,16 +25,19 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    refused_secret: InvalidInput | None = None  # a secret the service refused (exit 2)
 
     def as_json(self) -> dict[str, object]:
-        return asdict(self)
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix}
 
 
 def _run(name: str, fix: str, probe: Callable[[], str]) -> Check:
     try:
         return Check(name, True, probe())
     except Exception as exc:
-        return Check(name, False, " ".join(str(exc).split())[:300] or type(exc).__name__, fix)
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        refused = exc if isinstance(exc, InvalidInput) else None
+        return Check(name, False, detail, fix, refused)
 
 
 def _home(settings: Settings) -> str:
@@ -57,6 +68,11 @@ def _database(settings: Settings) -> str:
             current = MigrationContext.configure(
                 conn, opts={"version_table": "reelforge_alembic_version"}
             ).get_current_revision()
+    except OperationalError as exc:
+        refused = password_refused(settings, exc)
+        if refused is not None:
+            raise refused from exc
+        raise
     finally:
         engine.dispose()
     head = ScriptDirectory.from_config(alembic_config(settings.sqlalchemy_url)).get_current_head()
@@ -73,9 +89,14 @@ def _s3(settings: Settings) -> str:
 
 
 def _prefect(settings: Settings) -> str:
-    if not prefect_answers(settings.prefect_api):
-        raise RuntimeError(f"no healthy Prefect API at {settings.prefect_api}")
+    require_prefect(settings)  # unreachable, or the auth string refused (InvalidInput)
     return f"healthy at {settings.prefect_api}"
+
+
+def _closed(openings: list[str], closed: str) -> str:
+    if openings:
+        raise RuntimeError(f"open: {'; '.join(openings)}")
+    return f"closed: {closed}"
 
 
 def _generator(settings: Settings) -> str:
@@ -84,6 +105,18 @@ def _generator(settings: Settings) -> str:
 
 
 def run_checks(settings: Settings) -> list[Check]:
+    """Every check; raises InvalidInput (exit 2) naming the secret to fix when a service
+    refused the configured password or auth string, with every check in ``extra``."""
+    checks = _checks(settings)
+    refused = [c.refused_secret for c in checks if c.refused_secret is not None]
+    if refused:
+        raise InvalidInput(
+            "; ".join(str(exc) for exc in refused), extra={"checks": [c.as_json() for c in checks]}
+        )
+    return checks
+
+
+def _checks(settings: Settings) -> list[Check]:
     return [
         _run("home", "set REELFORGE_HOME to a writable folder", lambda: _home(settings)),
         _run("ffmpeg", "reinstall: pip install imageio-ffmpeg", _ffmpeg),
@@ -104,9 +137,40 @@ def run_checks(settings: Settings) -> list[Check]:
             lambda: _prefect(settings),
         ),
         _run(
+            "postgres access",
+            LOCK_FIX + "require passwords (scram-sha-256) in its pg_hba.conf",
+            lambda: _closed(
+                postgres_openings(settings),
+                "no connection without the password (scram-sha-256, no trust)",
+            ),
+        ),
+        _run(
+            "s3 access",
+            LOCK_FIX + "turn off anonymous access",
+            lambda: _closed(
+                s3_openings(settings),
+                "the S3 gateway wants an identity"
+                + (
+                    "; master, volume and filer (HTTP and gRPC) want the stack's certificate"
+                    if settings.uses_embedded_s3
+                    else ""
+                ),
+            ),
+        ),
+        _run(
+            "prefect access",
+            LOCK_FIX + "set PREFECT_SERVER_API_AUTH_STRING on the server",
+            lambda: _closed(prefect_openings(settings), "the API wants its auth string"),
+        ),
+        _run(
             "generator",
             "set REELFORGE_GENERATOR=tiny, or point REELFORGE_WAN_CHECKPOINT_DIR at a "
             "diffusers-format Wan2.2 checkpoint",
             lambda: _generator(settings),
+        ),
+        _run(
+            "signing",
+            "fix what the error names, or run `reelforge up` to make the local signing CA",
+            lambda: describe_signing(settings),
         ),
     ]

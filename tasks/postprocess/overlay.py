@@ -321,3 +321,51 @@ def write_textfile(layout: TextLayout, directory: str | os.PathLike[str]) -> Pat
     p = d / "overlay.txt"
     p.write_text(layout.text, encoding="utf-8")  # no trailing newline: it would draw an empty line
     return p
+
+
+# --- the AI disclosure label --------------------------------------------------------------------
+
+# The visible "AI-generated" label (EU AI Act Art. 50), per language of the job's prompt.
+AI_LABELS = {"en": "AI-generated", "zh": "AI生成", "ja": "AI生成", "ko": "AI 생성"}
+
+
+@dataclass(frozen=True)
+class AiLabel:
+    text: str
+    language: str
+
+
+def ai_label_for(language: str) -> AiLabel:
+    """The label in ``language`` (en, zh, ja, ko); English for any other."""
+    language = language if language in AI_LABELS else "en"
+    return AiLabel(AI_LABELS[language], language)
+
+
+def label_filter(
+    label: AiLabel, width: int, height: int, corner: str, directory: str | os.PathLike[str]
+) -> tuple[str, dict[str, object]]:
+    """One small boxed ``drawtext`` in a top corner of the safe zone (``top-left`` or
+    ``top-right``), and what to record about it. The text goes through a file like overlays."""
+    from .logo import safe_zone
+
+    left, top, right, _ = safe_zone(width, height)
+    font, text, _ = choose_font(label.text)
+    size = max(12, round(min(width, height) / 32))
+    border = max(3, size // 4)
+    path = Path(directory) / "ai-label.txt"
+    path.write_text(text, encoding="utf-8")
+    x = f"{left + border}" if corner == "top-left" else f"w-{right + border}-text_w"
+    opts = [
+        f"textfile={escape_filter_value(str(path))}",
+        "expansion=none",
+        f"fontfile={escape_filter_value(font)}",
+        f"fontsize={size}",
+        "fontcolor=white",
+        "box=1",
+        "boxcolor=black@0.5",
+        f"boxborderw={border}",
+        f"x={x}",
+        f"y={top + border}",
+    ]
+    drawn = {"text": text, "language": label.language, "corner": corner, "font_size": size}
+    return "drawtext=" + ":".join(opts), drawn

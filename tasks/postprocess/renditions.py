@@ -15,12 +15,13 @@ Video chain (in this order, each step at the cheapest resolution where it is exa
    mi_mode=blend 0.38 s, ``minterpolate`` mci 22.3 s (about 5 fps, 100x slower): mci at 720p
    would dominate every render, so blending is the default there;
 4. ``scale`` with lanczos to the output size, straight into yuv420p with the BT.709 matrix;
-5. logo overlay (still image input, scaled/faded once), text ``drawtext`` (personalised variant);
+5. logo overlay (still image input, scaled/faded once), text ``drawtext`` (personalised variant),
+   the "AI-generated" label ``drawtext`` in the top corner of the safe zone away from the logo;
 6. H.264 High, yuv420p, closed GOP (2 s), ``+faststart``; AAC 48 kHz stereo.
 
 Personalisation: `render_base` renders the graded, branded, scored rendition once into a
-high-quality mezzanine cached under a content key; `render_variant` only adds the text overlay,
-re-encodes the video and copies the audio.
+high-quality mezzanine cached under a content key; `render_variant` only adds the text overlay
+and the AI label (never drawn into the base), re-encodes the video and copies the audio.
 
 Every output is written to a temporary sibling and renamed on success (`atomic_output`).
 """
@@ -52,7 +53,15 @@ from .ffmpeg import (
 )
 from .logo import LogoSpec, logo_graph, place_logo, validate_logo
 from .lut import ResolvedLut, resolve_lut
-from .overlay import TextLayout, TextSpec, drawtext_filter, layout_text, write_textfile
+from .overlay import (
+    AiLabel,
+    TextLayout,
+    TextSpec,
+    drawtext_filter,
+    label_filter,
+    layout_text,
+    write_textfile,
+)
 
 PIPELINE_VERSION = "pp-2"
 MCI_MAX_PIXELS = 160 * 160
@@ -410,6 +419,24 @@ def _text_chain(text: TextSpec, preset: RenditionPreset, tmpdir: str) -> tuple[s
     return drawtext_filter(text, layout, tf), layout
 
 
+def _overlay_chain(
+    text: TextSpec | None,
+    label: AiLabel | None,
+    logo_position: str | None,
+    preset: RenditionPreset,
+    tmpdir: str,
+) -> tuple[str | None, TextLayout | None, dict[str, Any]]:
+    """The text overlay and the AI label as one filter chain (None: neither), the text's
+    layout, and the label's parameters for lineage (``ai_label``: None when not drawn)."""
+    chain, layout = _text_chain(text, preset, tmpdir) if text else (None, None)
+    drawn = None
+    if label is not None:
+        corner = "top-left" if (logo_position or "").endswith("right") else "top-right"
+        label_chain, drawn = label_filter(label, preset.width, preset.height, corner, tmpdir)
+        chain = f"{chain},{label_chain}" if chain else label_chain
+    return chain, layout, {"ai_label": drawn}
+
+
 def render_rendition(
     clip: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -419,6 +446,7 @@ def render_rendition(
     logo: LogoSpec | None = None,
     audio: AudioSpec | None = None,
     text: TextSpec | None = None,
+    label: AiLabel | None = None,
     fit: str = "crop",
     interpolation: str = "auto",
     subject: tuple[float, float] | None = None,
@@ -428,13 +456,15 @@ def render_rendition(
     nice: int | None = None,
 ) -> RenditionResult:
     """The finished, publishable rendition in ONE ffmpeg invocation (plus the cached loudness
-    pass 1 when there is music)."""
+    pass 1 when there is music); ``label``: the visible AI disclosure to draw."""
     t0 = time.perf_counter()
     out = Path(out)
     p = _prepare(clip, preset, lut, logo, audio, duration, cache_dir, nice)
     with tempfile.TemporaryDirectory(prefix="rf-pp-") as td:
-        chain, layout = _text_chain(text, preset, td) if text else (None, None)
+        position = logo.position if logo else None
+        chain, layout, drawn = _overlay_chain(text, label, position, preset, td)
         g, params = _build(p, preset, fit, interpolation, subject, chain)
+        params |= drawn
         out_args = [
             *video_encode_args(preset, x264_preset), *audio_encode_args(),
             "-t", f"{p.duration:.6f}", "-map_metadata", "-1", "-fflags", "+bitexact",
@@ -521,6 +551,7 @@ def render_variant(
     out: str | os.PathLike[str],
     text: TextSpec | None,
     *,
+    label: AiLabel | None = None,
     x264_preset: str = "superfast",
     nice: int | None = None,
 ) -> RenditionResult:
@@ -534,10 +565,9 @@ def render_variant(
     if not Path(base.path).is_file():
         raise InvalidInput(f"base {base.path} is missing; render the base again")
     with tempfile.TemporaryDirectory(prefix="rf-pp-") as td:
-        layout = None
-        vf = "null"
-        if text is not None:
-            vf, layout = _text_chain(text, preset, td)
+        position = (base.params.get("logo") or {}).get("position")
+        chain, layout, drawn = _overlay_chain(text, label, position, preset, td)
+        vf = chain or "null"
         args = [
             "-v", "error", "-i", base.path, "-filter_complex", f"[0:v]{vf}[vout]",
             "-map", "[vout]", "-map", "0:a", *video_encode_args(preset, x264_preset),
@@ -547,7 +577,7 @@ def render_variant(
             cmd = [*args, str(tmp)]
             _, dt = run_ffmpeg(cmd, what=f"render variant {preset.name}", nice=nice)
     inputs = {**base.inputs, "base": base.key}
-    params = {**base.params, "variant": True}
+    params = {**base.params, "variant": True, **drawn}
     return _result(out, preset, base.duration, t0, dt, inputs, params, cmd, layout)
 
 

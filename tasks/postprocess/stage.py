@@ -1,11 +1,18 @@
 """Post-processing stage: brand kit in, one finished rendition plus thumbnail and preview out.
 
-Personalised jobs render only their overlay on top of the shared, cached base.
+Personalised jobs render only their overlay on top of the shared, cached base. Every rendition
+carries the visible AI label (unless the tenant's policy turns it off) and is signed with its
+content credentials (C2PA) before it is recorded, so the recorded rendition, the one the
+safety gate checks and the one published are the same signed file.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import mimetypes
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +21,28 @@ from pydantic import BaseModel
 
 from db.models import AssetKind
 from reelforge.core.caching import StageCache
+from reelforge.core.errors import InvalidInput
 from reelforge.core.failpoints import failpoint
 from reelforge.core.jobs import VideoJob
 from reelforge.core.retry import TRANSIENT
+from reelforge.core.settings import get_settings
+from reelforge.core.storage import sha256_file
+from tasks.enhance.language import detect_language
 from tasks.inputs import BrandKit
 from tasks.postprocess.audio import AudioSpec
+from tasks.postprocess.credentials import (
+    Disclosure,
+    Ingredient,
+    ManifestFacts,
+    build_manifest,
+    load_signing_identity,
+    read_credentials,
+    sign_video,
+)
 from tasks.postprocess.logo import LogoSpec
-from tasks.postprocess.overlay import TextSpec
+from tasks.postprocess.overlay import AiLabel, TextSpec, ai_label_for
 from tasks.postprocess.renditions import (
+    PIPELINE_VERSION,
     RenditionResult,
     make_preview,
     make_thumbnail,
@@ -37,9 +58,11 @@ from tasks.record import (
     StageContext,
     cache_file,
     failure_recorder,
+    find_output,
     local_copy,
     record_stage,
 )
+from tasks.safety.policy import load_policy
 
 # 9:16 keeps the right edge clear of the platforms' action rail.
 LOGO_POSITION = {"16:9": "top-right", "1:1": "top-right", "9:16": "top-left"}
@@ -66,6 +89,7 @@ def postprocess(
     """Grade, brand and encode the clip as the job's rendition, with thumbnail and preview."""
     failpoint("postprocess")
     preset = rendition_preset(job.aspect, job.quality, job.fps)
+    disclosure = disclosure_for(job)
     with tempfile.TemporaryDirectory(prefix="rf-pp-") as tmp:
         out = Path(tmp) / f"{preset.name}.mp4"
         result = render_rendition(
@@ -78,7 +102,11 @@ def postprocess(
             else None,
             audio=AudioSpec(music=str(local_copy(brand.music))) if brand.music else None,
             text=TextSpec(job.text) if job.text else None,
+            label=label_to_draw(disclosure),
             cache_dir=postprocess_cache_dir(),
+        )
+        result = sign_rendition(
+            ctx, out, result, job=job, clip=clip, brand=brand, disclosure=disclosure
         )
         return record_rendition(
             ctx,
@@ -118,6 +146,9 @@ def record_rendition(
     for path, sha in ((out, result.sha256), (Path(thumb.path), thumb.sha256)):
         cache_file(path, sha)  # the safety gate reads them next, on this machine
     size = {"width": result.width, "height": result.height}
+    c2pa = result.params.get("c2pa") or {}
+    # what signing started from: the same bytes are signed once (see sign_rendition)
+    unsigned = {"unsigned_sha256": c2pa["unsigned_sha256"]} if c2pa else {}
     rendition, thumbnail, animated = record_stage(
         ctx,
         "postprocess",
@@ -126,7 +157,7 @@ def record_rendition(
             Output(
                 out,
                 AssetKind.rendition,
-                media | size | {"fps": result.fps, "duration": result.duration},
+                media | size | {"fps": result.fps, "duration": result.duration} | unsigned,
                 "video/mp4",
             ),
             Output(
@@ -174,7 +205,12 @@ def personalise(
     )
     with tempfile.TemporaryDirectory(prefix="rf-pers-") as tmp:
         out = Path(tmp) / f"{preset.name}.mp4"
-        result = render_variant(base, out, TextSpec(job.text) if job.text else None)
+        disclosure = disclosure_for(job)
+        text = TextSpec(job.text) if job.text else None
+        result = render_variant(base, out, text, label=label_to_draw(disclosure))
+        result = sign_rendition(
+            ctx, out, result, job=job, clip=clip, brand=brand, disclosure=disclosure
+        )
         return record_rendition(
             ctx,
             out,
@@ -187,4 +223,114 @@ def personalise(
                 "base_cache_hit": base.cache_hit,
                 "seconds_base": base.seconds,
             },
+        )
+
+
+# --- content credentials and the AI label -----------------------------------------------------
+
+
+def disclosure_for(job: VideoJob) -> Disclosure:
+    """The AI label of a job: in the language of its prompt, drawn unless the tenant's safety
+    policy sets ``ai_label: false`` (recorded in the manifest either way)."""
+    label = ai_label_for(detect_language(job.prompt).language)
+    return Disclosure(load_policy(job.policy).ai_label, label.text, label.language)
+
+
+def label_to_draw(disclosure: Disclosure) -> AiLabel | None:
+    return AiLabel(disclosure.text, disclosure.language) if disclosure.visible else None
+
+
+def sign_rendition(
+    ctx: StageContext,
+    out: Path,
+    result: RenditionResult,
+    *,
+    job: VideoJob,
+    clip: AssetRef,
+    brand: BrandKit,
+    disclosure: Disclosure,
+) -> RenditionResult:
+    """Sign the rendition at ``out`` in place (when REELFORGE_C2PA_SIGNING is on) and return
+    its result with the signed file's sha256 and size, and what was signed in ``params``."""
+    settings = get_settings()
+    if not settings.c2pa_signing:
+        return dataclasses.replace(result, params=result.params | {"c2pa": None})
+    started = time.perf_counter()
+    identity = load_signing_identity(settings)
+    earlier = find_output(ctx, AssetKind.rendition, unsigned_sha256=result.sha256)
+    if earlier is not None:
+        # The same bytes were signed before: reuse that file, since a new signature differs
+        # in its random parts and would make the same rendition a second asset.
+        shutil.copyfile(local_copy(earlier), out)
+        return _signed(out, result, identity, started, reused=earlier)
+    used = (
+        ("raw_clip", "raw clip", clip),
+        ("logo", "logo", brand.logo),
+        ("music", "music", brand.music),
+    )
+    facts = ManifestFacts(
+        title=out.name,
+        model_id=str(clip.media.get("model_id", "unknown")),
+        model_version=str(clip.media.get("model_version", "unknown")),
+        pipeline=PIPELINE_VERSION,
+        ingredients=[
+            Ingredient(
+                role,
+                title,
+                mimetypes.guess_type(ref.uri)[0] or "application/octet-stream",
+                str(ref.id),
+                ref.sha256,
+            )
+            for role, title, ref in used
+            if ref is not None
+        ],
+        disclosure=disclosure,
+        graded=brand.lut is not None,
+        prompt=job.prompt if load_policy(job.policy).manifest_prompt else None,
+        edits={"preset": result.preset, "lut": result.params.get("lut")},
+    )
+    sign_video(out, out, build_manifest(facts), identity)
+    return _signed(out, result, identity, started)
+
+
+def _signed(
+    out: Path,
+    result: RenditionResult,
+    identity: Any,
+    started: float,
+    reused: AssetRef | None = None,
+) -> RenditionResult:
+    signed = {
+        "signer": identity.subject,
+        "alg": identity.alg,
+        "unsigned_sha256": result.sha256,
+        "seconds": round(time.perf_counter() - started, 4),
+        "reused": str(reused.id) if reused else None,
+    }
+    return dataclasses.replace(
+        result,
+        sha256=sha256_file(out),
+        size_bytes=out.stat().st_size,
+        params=result.params | {"c2pa": signed},
+    )
+
+
+def require_signed(ref: AssetRef) -> None:
+    """Publish's check: the rendition carries a valid ReelForge manifest (InvalidInput if not)."""
+    try:
+        credentials = read_credentials(local_copy(ref))
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"rendition {ref.id} cannot be published with REELFORGE_C2PA_SIGNING on: {exc}; "
+            "post-process it again"
+        ) from None
+    if not credentials.by_reelforge:
+        raise InvalidInput(
+            f"rendition {ref.id} is signed by {credentials.claim_generator!r}, not ReelForge; "
+            "not published: post-process it again"
+        )
+    if not credentials.valid:
+        raise InvalidInput(
+            f"rendition {ref.id} fails C2PA validation ({', '.join(credentials.failures)}); "
+            "not published: post-process it again"
         )

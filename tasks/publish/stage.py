@@ -2,6 +2,8 @@
 
 PostgreSQL refuses the mark without a passing verdict; if it refuses (or fails), the
 published copies this call made are removed, so the bucket never holds an unrecorded video.
+With REELFORGE_C2PA_SIGNING on (the default), a rendition without a valid ReelForge C2PA
+manifest is refused before anything is copied.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from sqlalchemy.orm import Session
 from db.lineage import mark_published
 from db.models import Activity, ActivityStatus, Asset
 from db.session import session_scope
+from db.webhooks import enqueue_event
 from reelforge.core.caching import StageCache
 from reelforge.core.failpoints import failpoint
 from reelforge.core.jobs import PublishedVideo
 from reelforge.core.retry import TRANSIENT
+from reelforge.core.settings import get_settings
 from reelforge.core.storage import ObjectStore
-from tasks.postprocess.stage import Rendered
-from tasks.record import AssetRef, StageContext, failure_recorder, record_stage
+from tasks.postprocess.stage import Rendered, require_signed
+from tasks.record import AssetRef, StageContext, failure_recorder, record_stage, webhook_subject
 
 
 def _published_by_this_run(ctx: StageContext) -> bool:
@@ -49,6 +53,8 @@ def publish(
 ) -> PublishedVideo:
     """Copy the checked rendition and thumbnail to the published bucket and mark them."""
     failpoint("publish")
+    if get_settings().c2pa_signing:
+        require_signed(rendered.rendition)  # nothing unsigned is published
     store = store or ObjectStore()
     targets: list[AssetRef] = [rendered.rendition, rendered.thumbnail]
     published: dict[str, str] = {}
@@ -67,6 +73,18 @@ def publish(
         def mark(session: Session, _rows: list[Asset]) -> None:
             for ref in targets:
                 mark_published(session, session.get_one(Asset, ref.id), published[ref.uri])
+            video = rendered.rendition
+            completed = {
+                **webhook_subject(ctx),
+                "asset_id": str(video.id),
+                "sha256": video.sha256,
+                "published_uri": published[video.uri],
+                "thumbnail_uri": published[rendered.thumbnail.uri],
+                "width": rendered.width,
+                "height": rendered.height,
+                "duration": rendered.duration,
+            }
+            enqueue_event(session, ctx.tenant_id, "video.completed", completed)
 
         if targets:
             record_stage(

@@ -4,6 +4,10 @@ Lookup of ``load_policy(NAME)``: a path to a ``.yaml`` file; else ``NAME.yaml`` 
 ``REELFORGE_SAFETY_POLICY_DIR`` (tenants' own policies); else ``NAME.yaml`` shipped in
 ``tasks/safety/policies/``. ``None`` means ``default`` (marketing content).
 
+``load_policy(NAME, tenant=T)`` is the lookup on a tenant's behalf: a policy in the policy
+dir counts only if its ``tenant:`` is T (another tenant's is passed over as if it did not
+exist, so nobody learns its name); the shipped ones count for everyone.
+
 The version recorded with each verdict is ``NAME@VERSION+<sha256 of the file, 12 hex>``.
 """
 
@@ -72,6 +76,11 @@ class Policy(BaseModel):
     tenant: str | None = None
     visual: VisualPolicy
     text: TextPolicy = TextPolicy()
+    # Content credentials and disclosure (tasks/postprocess/credentials.py): a visible
+    # "AI-generated" label on every rendition, and whether the signed manifest may carry
+    # the prompt text (off: prompts can hold names or unreleased product details).
+    ai_label: bool = True
+    manifest_prompt: bool = False
     file_sha256: str = ""
 
     @property
@@ -79,22 +88,48 @@ class Policy(BaseModel):
         return f"{self.name}@{self.version}+{self.file_sha256[:12]}"
 
 
-def _find(name: str) -> Path:
+class UnknownPolicy(InvalidInput):
+    """No policy by this name that the caller may use (the API answers 404)."""
+
+
+def _tenant_dir() -> Path | None:
+    from reelforge.core.settings import get_settings
+
+    extra = getattr(get_settings(), "safety_policy_dir", None)
+    return Path(extra).expanduser() if extra else None
+
+
+def _find(name: str, tenant: str | None) -> Path:
     if name.endswith((".yaml", ".yml")):
         return Path(name).expanduser()
     if not _NAME_RE.match(name):
         raise InvalidInput(
             f"policy name {name!r} is not valid: use lowercase letters, digits, '-' or '_'"
         )
-    from reelforge.core.settings import get_settings
-
-    extra = getattr(get_settings(), "safety_policy_dir", None)
-    for folder in ([Path(extra).expanduser()] if extra else []) + [POLICY_DIR]:
+    folder = _tenant_dir()
+    if folder is not None:
         candidate = folder / f"{name}.yaml"
-        if candidate.is_file():
+        if candidate.is_file() and (tenant is None or _read(candidate).tenant == tenant):
             return candidate
+    shipped = POLICY_DIR / f"{name}.yaml"
+    if shipped.is_file():
+        return shipped
     known = sorted(p.stem for p in POLICY_DIR.glob("*.yaml"))
-    raise InvalidInput(f"unknown safety policy {name!r}: use one of {', '.join(known)}")
+    if tenant is not None:
+        known = sorted({*known, *own_policies(tenant)})
+    raise UnknownPolicy(f"unknown safety policy {name!r}: use one of {', '.join(known)}")
+
+
+def own_policies(tenant: str) -> list[str]:
+    """The names of the tenant's own policies in the policy dir."""
+    folder = _tenant_dir()
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.yaml") if _read(p).tenant == tenant)
+
+
+def _read(path: Path) -> Policy:
+    return _load_file(path.resolve(), path.stat().st_mtime_ns)
 
 
 @lru_cache(maxsize=32)
@@ -110,14 +145,19 @@ def _load_file(path: Path, mtime_ns: int) -> Policy:
         raise InvalidInput(f"safety policy {path.name} is invalid: {first}") from exc
 
 
-def load_policy(name: str | Path | Policy | None = None) -> Policy:
-    """A policy by name or path (``None``: the default marketing policy)."""
+def load_policy(name: str | Path | Policy | None = None, *, tenant: str | None = None) -> Policy:
+    """A policy by name or path (``None``: the default marketing policy); with ``tenant``,
+    only one that tenant may use (its own or a shipped one), else :class:`UnknownPolicy`."""
     if isinstance(name, Policy):
         return name
-    path = Path(name) if isinstance(name, Path) else _find(name or DEFAULT_POLICY)
+    path = Path(name) if isinstance(name, Path) else _find(name or DEFAULT_POLICY, tenant)
     if not path.is_file():
         raise InvalidInput(f"safety policy file not found: {path}")
-    return _load_file(path.resolve(), path.stat().st_mtime_ns)
+    policy = _read(path)
+    if tenant is not None and path.parent != POLICY_DIR and policy.tenant not in (None, tenant):
+        # a file named by path (the CLI) may be anyone's: it must not be another tenant's
+        raise UnknownPolicy(f"safety policy {path.name} belongs to another tenant: use your own")
+    return policy
 
 
 def list_policies() -> list[str]:

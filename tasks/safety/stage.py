@@ -7,20 +7,46 @@ the run, so nothing unchecked can reach the publish stage (PostgreSQL also refus
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from prefect import task
+from sqlalchemy.orm import Session
 
-from db.models import AssetKind, SafetyGate
+from db.models import Asset, AssetKind, SafetyGate
+from db.webhooks import enqueue_event
 from reelforge.core.caching import StageCache
 from reelforge.core.failpoints import failpoint
 from reelforge.core.jobs import VideoJob
 from reelforge.core.retry import TRANSIENT
 from reelforge.core.storage import ObjectStore
-from tasks.record import AssetRef, StageContext, Verdict, failure_recorder, local_copy, record_stage
+from tasks.record import (
+    AssetRef,
+    StageContext,
+    Verdict,
+    failure_recorder,
+    local_copy,
+    record_stage,
+    webhook_subject,
+)
 from tasks.safety.text import check_text
 from tasks.safety.verdicts import TextBlocked, VisualBlocked, VisualVerdict
 from tasks.safety.visual import moderate_file
+
+
+def _queue_blocked(
+    ctx: StageContext, gate: str, categories: list[str | None]
+) -> Callable[[Session, list[Asset]], None] | None:
+    """When a gate blocks, the tenant's ``video.blocked`` webhooks are queued in the
+    transaction that records the verdicts."""
+    if not categories:
+        return None
+
+    def queue(session: Session, _rows: list[Asset]) -> None:
+        blocked = {**webhook_subject(ctx), "gate": gate, "categories": categories}
+        enqueue_event(session, ctx.tenant_id, "video.blocked", blocked)
+
+    return queue
 
 
 def check_text_assets(
@@ -47,6 +73,7 @@ def check_text_assets(
             for ref, v in checked
         ],
         parameters={"policy": policy},
+        then=_queue_blocked(ctx, "text", [v.category for _, v in checked if not v.passed]),
     )
     blocked = [v for _, v in checked if not v.passed]
     if blocked:
@@ -128,6 +155,7 @@ def moderate(
             for (ref, _), v in zip(items, verdicts, strict=True)
         ],
         parameters={"policy": policy},
+        then=_queue_blocked(ctx, "visual", [v.category for v in verdicts if not v.passed]),
     )
     failed = [(ref, v) for (ref, _), v in zip(items, verdicts, strict=True) if not v.passed]
     if failed:

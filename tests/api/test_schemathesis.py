@@ -12,6 +12,8 @@ OPERATIONS = [
     ("GET", "/v1/campaigns/{campaign_id}"), ("POST", "/v1/personalisations"),
     ("GET", "/v1/assets/{asset_id}/lineage"), ("POST", "/v1/runs/{run_id}/retry"),
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
+    ("POST", "/v1/webhooks"), ("GET", "/v1/webhooks"), ("DELETE", "/v1/webhooks/{endpoint_id}"),
+    ("GET", "/v1/webhooks/deliveries"), ("POST", "/v1/webhooks/deliveries/{event_id}/redeliver"),
 ]  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from reelforge.campaigns.load import load_spec
 from reelforge.ops.runs import retry_run, run_campaign
+from tasks.postprocess.credentials import read_credentials
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -74,14 +75,17 @@ def test_a_dry_run_plans_without_making_anything(stack, example, store, tenant_s
 @needs_model
 @pytest.mark.slow
 def test_the_example_campaign_twice_generates_nothing_new(
-    stack, example, store, tenant_slug, committed
+    stack, example, store, tenant_slug, committed, tmp_path
 ):
     spec = load_spec(example)
     first = run_campaign(spec)
     assert (first.made, first.cached, first.failed, first.videos) == (3, 0, 0, 6)
     assert first.generated == 3  # one clip per product, shared by its two renditions
     published = sorted(store.list_keys(store.published, prefix=f"{tenant_slug}/"))
-    assert len([k for k in published if k.endswith(".mp4")]) == 6
+    videos = [k for k in published if k.endswith(".mp4")]
+    assert len(videos) == 6
+    copy = store.download(f"s3://{store.published}/{videos[0]}", tmp_path / "v.mp4")
+    assert read_credentials(copy).valid  # content credentials (C2PA) on every published video
 
     second = run_campaign(spec)
     assert (second.made, second.cached, second.generated, second.failed) == (0, 3, 0, 0)

@@ -15,6 +15,13 @@ from PIL import Image
 from sqlalchemy.exc import IntegrityError
 
 from db.models import AssetKind
+from tasks.postprocess.credentials import (
+    Disclosure,
+    ManifestFacts,
+    build_manifest,
+    load_signing_identity,
+    sign_video,
+)
 from tasks.postprocess.stage import Rendered
 from tasks.publish.stage import publish
 from tasks.record import Output, context_for, record_stage
@@ -32,12 +39,24 @@ def astronaut_rendition(stack, tmp_path, tenant_slug):
          "-t", "2", "-r", "16", "-pix_fmt", "yuv420p", "-c:v", "libx264", str(video)],
         check=True,
     )  # fmt: skip
+    # Signed as post-processing signs, so that what refuses publishing here is the gate.
+    signed = tmp_path / "astronaut-signed.mp4"
+    facts = ManifestFacts(
+        title=video.name,
+        model_id="astronaut-photo",
+        model_version="test",
+        pipeline="test",
+        ingredients=[],
+        disclosure=Disclosure(visible=False, text="AI-generated", language="en"),
+        graded=False,
+    )
+    sign_video(video, signed, build_manifest(facts), load_signing_identity(stack))
     ctx = context_for(tenant_slug)
     rendition, thumbnail = record_stage(
         ctx,
         "postprocess",
         outputs=[
-            Output(video, AssetKind.rendition, {"width": 512, "height": 512}, "video/mp4"),
+            Output(signed, AssetKind.rendition, {"width": 512, "height": 512}, "video/mp4"),
             Output(photo, AssetKind.thumbnail, {}, "image/jpeg"),
         ],
     )

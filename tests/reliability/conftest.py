@@ -191,6 +191,12 @@ def write_campaign(path: Path, tenant: str, prompts: list[str], renditions: list
     return name
 
 
+def prefect_basic_auth(settings) -> tuple[str, str] | None:
+    """The Prefect API's basic auth (the locked-down stack refuses requests without it)."""
+    auth = settings.prefect_auth
+    return tuple(auth.split(":", 1)) if auth else None
+
+
 def campaign_run_id(settings, name: str) -> str:
     """The id of the (one) run of campaign ``name`` on the stack of ``settings``."""
     import httpx
@@ -198,6 +204,7 @@ def campaign_run_id(settings, name: str) -> str:
     response = httpx.post(
         f"{settings.prefect_api}/flow_runs/filter",
         json={"flows": {"name": {"any_": ["campaign"]}}, "limit": 200},
+        auth=prefect_basic_auth(settings),
         timeout=10,
     )
     response.raise_for_status()

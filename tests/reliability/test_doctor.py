@@ -3,6 +3,7 @@ to with its own flag; private orphans go, and only past the grace period."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -91,3 +92,19 @@ def test_a_run_counts_as_abandoned_only_when_its_process_here_is_gone():
     assert not process_gone(f"reelforge-process:elsewhere:{dead.pid}:{created:.3f}")
     assert not process_gone(f"{host}:{dead.pid}")  # a worker's run: its worker reports it
     assert not process_gone(None)
+
+
+def test_doctor_says_the_stack_is_closed_and_names_a_refused_secret(stack):
+    checks = {c["name"]: c for c in cli("doctor", env=cli_env(stack)).payload["checks"]}
+    for name in ("postgres access", "s3 access", "prefect access"):
+        assert checks[name]["ok"] and checks[name]["detail"].startswith("closed: "), checks[name]
+
+    for variable, wrong in (
+        ("REELFORGE_PG_PASSWORD", "not-the-password"),
+        ("REELFORGE_PREFECT_AUTH_STRING", "reelforge:not-the-string"),
+    ):
+        refused = cli("doctor", env=cli_env(stack, **{variable: wrong}))
+        assert refused.code == 2, refused.payload
+        assert variable in refused.payload["error"] and "\n" not in refused.payload["error"]
+        assert wrong not in json.dumps(refused.payload)  # a secret is never echoed
+        assert {c["name"] for c in refused.payload["checks"]} >= set(checks)

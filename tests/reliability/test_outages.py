@@ -29,6 +29,7 @@ from tests.reliability.conftest import (
     failpoints,
     finish,
     needs_model,
+    prefect_basic_auth,
     spawn,
     tenant_slug,
     wait_paused,
@@ -61,6 +62,7 @@ class OwnStack:
         response = httpx.post(
             f"{self.settings.prefect_api}/task_runs/filter",
             json={"flow_runs": {"id": {"any_": [run_id]}}, "limit": 200},
+            auth=prefect_basic_auth(self.settings),
             timeout=10,
         )
         response.raise_for_status()
@@ -254,7 +256,10 @@ def test_doctor_releases_leaked_slots_but_not_leased_ones(own: OwnStack):
 
         repaired = cli("doctor", "--repair", env=env)
         assert f"released 1 leaked slot(s) of {name}" in repaired.payload["sweep"]["repaired"]
-        response = httpx.get(f"{own.settings.prefect_api}/v2/concurrency_limits/{name}")
+        response = httpx.get(
+            f"{own.settings.prefect_api}/v2/concurrency_limits/{name}",
+            auth=prefect_basic_auth(own.settings),
+        )
         assert response.json()["active_slots"] == 1  # the live holder keeps its slot
         assert cli("doctor", env=env).payload["sweep"]["leaked_slots"] == {}
     finally:
