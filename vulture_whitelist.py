@@ -17,12 +17,14 @@ object_fraction  # models/detector.py: in the detector's per-clip report
 asset_kind, videos_by_status, gpu_seconds  # reelforge/api/schemas.py: API responses
 prompt_asset_id, raw_clip_asset_id  # reelforge/core/jobs.py: VideoResult, printed by --json
 duration_s  # ops/runs.py RunInfo, enhance/enhancer.py and safety/verdicts.py results
+queue_wait_s  # ops/runs.py RunInfo: `reelforge runs --json`, the ops view
 original_prompt, normalized_prompt, requested_backend, original_sha256, enhanced_sha256
 peak_dbfs, rms_dbfs, input_lra, input_thresh, target_offset  # postprocess/audio.py reports
 has_audio  # postprocess/ffmpeg.py: MediaInfo
 box_width  # postprocess/overlay.py: the text layout, recorded with the rendition
 seconds_total, text_layout  # postprocess/renditions.py: RenditionResult
 checked_at, longest_run, timestamps, sampled_timestamps  # safety/verdicts.py: verdicts
+frames_from  # safety/verdicts.py MediaInfo: which frames a visual verdict judged
 failpoints  # core/settings.py: REELFORGE_FAILPOINTS, read by core/failpoints.py from the env
 DELIVERED_TRUE_PEAK  # postprocess/audio.py: the documented delivery ceiling (docs/postprocessing.md)
 
@@ -49,6 +51,7 @@ require_safe_texts, require_safe_media  # tasks/safety: the gates as plain funct
 _.complete  # tasks/enhance/vocabulary.py: whether a caption names colour, shape and direction
 NUDENET_LABELS  # models/moderation.py: the detector's classes, checked against its metadata
 scheduler_config, frames_sha256  # models/generator.py: GenerationMetadata, recorded in lineage
+mean_change  # models/generator.py: MotionCheck, recorded in the clip's metadata and lineage
 _.compute_key  # core/caching.py: Prefect calls a CachePolicy's compute_key
 flow_parameters  # core/caching.py: part of Prefect's compute_key signature
 
@@ -56,3 +59,4 @@ flow_parameters  # core/caching.py: part of Prefect's compute_key signature
 duration_ms  # db/models.py WebhookDelivery: how long each delivery attempt took
 endpoints, last_status_code, attempted  # api/schemas.py, ops/webhooks.py: API and --json output
 modelVersion  # tasks/openlineage.py: the reelforge dataset facet, serialised by the client
+failed_stage, can_retry, can_cancel  # api/ops_view.py RunRow: read by the dashboard's templates

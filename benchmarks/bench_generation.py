@@ -2,7 +2,8 @@
 
 * seconds per video (default settings: 64x64, 17 frames, 16 steps, CFG on both experts);
 * our wrapper's overhead against calling the very same ``WanPipeline`` object directly;
-* batched against sequential throughput for 4 and 8 videos, with expert swaps counted.
+* batched against sequential throughput for 4 and 8 videos, with expert swaps counted;
+* seconds per clip of each speed profile (quality, fast, turbo: steps and step cache).
 
 Run: ``python -m benchmarks.bench_generation`` (writes the "generation" section of BENCHMARKS.md).
 """
@@ -95,6 +96,24 @@ def run(repeats: int = 5, threads: int = 2) -> dict:
             "sequential_swaps": seq_swaps,
             "batched_swaps": bat_swaps,
         }
+    speeds = ("quality", "fast", "turbo")
+    profile_times: dict[str, list[float]] = {speed: [] for speed in speeds}
+    profile_meta = {}
+    for i in range(repeats):  # interleaved, rotating the order, like wrapper and direct above
+        for speed in speeds[i % 3 :] + speeds[: i % 3]:
+            t0 = time.perf_counter()
+            profile_meta[speed] = g.generate(
+                GenerationRequest(prompt=PROMPTS[0], seed=1, speed=speed)
+            ).metadata
+            profile_times[speed].append(time.perf_counter() - t0)
+    profiles = {
+        speed: {
+            "steps": profile_meta[speed].steps,
+            "step_cache": profile_meta[speed].step_cache,
+            "seconds_per_clip": round(statistics.median(profile_times[speed]), 3),
+        }
+        for speed in speeds
+    }
     m = g.generate(req).metadata
     return {
         "model_version": g.model_version,
@@ -107,6 +126,7 @@ def run(repeats: int = 5, threads: int = 2) -> dict:
         "wrapper_s": round(w, 3),
         "overhead_pct": round(100 * (w - d) / d, 2),
         "batching": batching,
+        "profiles": profiles,
         "peak_rss_mb": round(m.peak_memory_bytes / 2**20, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"{threads} threads, load average at end {os.getloadavg()[0]:.1f}",
@@ -136,8 +156,20 @@ Model `{res["model_version"]}`, {res["size"][0]}x{res["size"][1]}, {res["frames"
 | 4 | {b4["sequential_s"]:.2f} s ({b4["sequential_videos_per_s"]:.2f} videos/s) | {b4["batched_s"]:.2f} s ({b4["batched_videos_per_s"]:.2f} videos/s) | {b4["speedup"]:.2f}x | {b4["sequential_swaps"]} / {b4["batched_swaps"]} |
 | 8 | {b8["sequential_s"]:.2f} s ({b8["sequential_videos_per_s"]:.2f} videos/s) | {b8["batched_s"]:.2f} s ({b8["batched_videos_per_s"]:.2f} videos/s) | {b8["speedup"]:.2f}x | {b8["sequential_swaps"]} / {b8["batched_swaps"]} |
 
+| speed profile | steps | step cache (FirstBlockCache threshold) | seconds per clip |
+|---|---|---|---|
+{_profile_rows(res["profiles"])}
+
 GPU step time, expert-switch step time and peak GPU memory: `python -m benchmarks.bench_gpu`.
 """
+
+
+def _profile_rows(profiles: dict) -> str:
+    return "\n".join(
+        f"| {speed} | {p['steps']} | {p['step_cache'] if p['step_cache'] is not None else 'off'} "
+        f"| {p['seconds_per_clip']:.3f} s |"
+        for speed, p in profiles.items()
+    )
 
 
 def main() -> None:

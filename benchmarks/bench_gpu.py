@@ -2,6 +2,10 @@
 
     python -m benchmarks.bench_gpu [--repeats 3] [--height 256 --width 256 --frames 33]
         [--device cuda] [--json PATH] [--out PATH] [--no-write]
+    python -m benchmarks.bench_gpu --architecture a14b [--tiny] [--budget-s 400] ...
+
+``--architecture a14b`` measures Wan2.2-T2V-A14B with random weights instead (issue 16, its
+own section; see ``benchmarks/a14b.py``). Without it:
 
 The tiny two-expert model on CUDA, in the two placements of ``models/wan_gpu.py``:
 ``resident`` (both experts stay on the GPU) and ``swap`` (only the active expert is on the
@@ -21,8 +25,11 @@ import argparse
 import itertools
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
+
+from benchmarks import a14b
 
 SECTION = "generation-gpu"
 PROMPT = "a red circle moves from left to right"
@@ -155,19 +162,30 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--frames", type=int, default=33)
     ap.add_argument("--device", default=None, help="default: cuda when there is one")
+    ap.add_argument(
+        "--architecture",
+        choices=("tiny", "a14b"),
+        default="tiny",
+        help="tiny: the shipped tiny model; a14b: Wan2.2-T2V-A14B with random weights",
+    )
+    ap.add_argument("--tiny", action="store_true", help="a14b only: tiny dimensions (smoke)")
+    ap.add_argument(
+        "--budget-s", type=float, default=400, help="a14b only: leave out modes past this"
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     ap.add_argument("--out", type=Path, default=None, help="BENCHMARKS.md to edit")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    res = run(args)
-    md = markdown(res)
+    bench = a14b if args.architecture == "a14b" else sys.modules[__name__]
+    res = bench.run(args)
+    md, section = bench.markdown(res), bench.SECTION
     print(md)
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))
     if not args.no_write:
         from reelforge.core.reports import DEFAULT_PATH, write_section
 
-        write_section(SECTION, md, path=args.out or DEFAULT_PATH)
+        write_section(section, md, path=args.out or DEFAULT_PATH)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import ColumnElement, Float, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -192,6 +192,15 @@ def mark_published(session: Session, asset: Asset, published_uri: str) -> None:
     session.refresh(asset)
 
 
+def gpu_seconds() -> ColumnElement[float]:
+    """GPU time of a generate activity: the generator's own per-video timing (its share of
+    a batch, without the wait for a slot), or the activity's duration where none was kept."""
+    return func.coalesce(
+        Activity.parameters["timings"]["per_video_s"].astext.cast(Float),
+        func.extract("epoch", Activity.ended_at - Activity.started_at),
+    )
+
+
 @dataclass(frozen=True)
 class LineageNode:
     asset_id: uuid.UUID
@@ -205,6 +214,9 @@ class LineageNode:
     activity_id: uuid.UUID | None
     model_version: str | None
     published_uri: str | None
+    duration_s: float | None = None  # how long the producing stage ran (started -> ended)
+    queue_wait_s: float | None = None  # how long its flow run waited to start
+    size_bytes: int | None = None  # small text assets are shown inline (`reelforge lineage`)
 
     def as_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in asdict(self).items()}
@@ -215,7 +227,10 @@ class LineageNode:
 # and would otherwise hash-join the whole assets table (a second at a million assets).
 _NODE_COLUMNS = """
     a.id AS asset_id, a.kind, a.uri, a.sha256, w.depth, w.child_id, w.role,
-    act.stage, act.id AS activity_id, act.model_version, a.published_uri
+    act.stage, act.id AS activity_id, act.model_version, a.published_uri,
+    CAST(extract(epoch FROM act.ended_at - act.started_at) AS float8) AS duration_s,
+    CAST(act.parameters->>'queue_wait_s' AS float8) AS queue_wait_s,
+    a.size_bytes
 """
 
 _UPSTREAM_SQL = text(f"""
@@ -276,6 +291,100 @@ def upstream(session: Session, asset_id: uuid.UUID) -> list[LineageNode]:
     """
     rows = session.execute(_UPSTREAM_SQL, {"root": asset_id, "max_depth": MAX_DEPTH})
     return [LineageNode(**row._mapping) for row in rows]
+
+
+@dataclass(frozen=True)
+class FailedActivity:
+    """A stage run that failed in the making of a lineage (a retry may have made it since)."""
+
+    activity_id: uuid.UUID
+    stage: str
+    error: str | None
+    flow_run_id: uuid.UUID | None
+    started_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "activity_id": str(self.activity_id),
+            "stage": self.stage,
+            "error": self.error,
+            "flow_run_id": str(self.flow_run_id) if self.flow_run_id else None,
+            "started_at": self.started_at.isoformat(),
+        }
+
+
+def failed_activities(session: Session, asset_ids: Sequence[uuid.UUID]) -> list[FailedActivity]:
+    """The failed stage runs of a lineage, oldest first: those that used any of these assets,
+    and those of the flow runs that made them (a failure has no outputs, and not every
+    failed stage could name its inputs). Never another tenant's: the assets' tenant only."""
+    if not asset_ids:
+        return []
+    made_by = (
+        select(Activity.flow_run_id)
+        .join(Generated, Generated.activity_id == Activity.id)
+        .where(Generated.asset_id.in_(asset_ids), Activity.flow_run_id.is_not(None))
+    )
+    used = select(Used.activity_id).where(Used.asset_id.in_(asset_ids))
+    tenant = select(Asset.tenant_id).where(Asset.id == asset_ids[0]).scalar_subquery()
+    rows = session.scalars(
+        select(Activity)
+        .where(
+            Activity.tenant_id == tenant,
+            Activity.status == ActivityStatus.failed,
+            or_(Activity.id.in_(used), Activity.flow_run_id.in_(made_by)),
+        )
+        .order_by(Activity.started_at, Activity.id)
+    )
+    return [FailedActivity(a.id, a.stage, a.error, a.flow_run_id, a.started_at) for a in rows]
+
+
+@dataclass(frozen=True)
+class PublishedVideo:
+    """A published rendition and the flow run that made it."""
+
+    asset_id: uuid.UUID
+    uri: str
+    published_uri: str
+    published_at: datetime
+    sha256: str
+    media: dict[str, Any]
+    flow_run_id: uuid.UUID | None
+    campaign_id: uuid.UUID | None
+
+
+def published_videos(session: Session, tenant_id: uuid.UUID, limit: int = 50) -> list[PublishedVideo]:  # fmt: skip
+    """The tenant's published renditions, newest first, however their runs were started."""
+    made_by = (
+        select(Activity.flow_run_id)
+        .join(Generated, Generated.activity_id == Activity.id)
+        .where(Generated.asset_id == Asset.id)
+        .order_by(Activity.started_at)
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Asset, made_by)
+        .where(
+            Asset.tenant_id == tenant_id,
+            Asset.kind == AssetKind.rendition,
+            Asset.published_uri.is_not(None),
+        )
+        .order_by(Asset.published_at.desc(), Asset.id)
+        .limit(limit)
+    )
+    return [
+        PublishedVideo(
+            asset_id=a.id,
+            uri=a.uri,
+            published_uri=a.published_uri or "",
+            published_at=a.published_at or a.created_at,
+            sha256=a.sha256,
+            media=a.media or {},
+            flow_run_id=flow_run_id,
+            campaign_id=a.campaign_id,
+        )
+        for a, flow_run_id in rows
+    ]
 
 
 def downstream(session: Session, asset_id: uuid.UUID) -> list[LineageNode]:

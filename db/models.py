@@ -59,6 +59,7 @@ class AssetKind(enum.StrEnum):
     overlay_image = "overlay_image"
     overlay_text = "overlay_text"
     frame_sample = "frame_sample"
+    style_lora = "style_lora"
 
 
 class ActivityStatus(enum.StrEnum):
@@ -256,6 +257,22 @@ class DerivedFrom(Base):
     )
 
 
+class Style(Base):
+    """A tenant's brand style by name: the LoRA file is an asset (kind ``style_lora``), so
+    videos made with it keep it in their lineage after the name is removed or re-registered."""
+
+    __tablename__ = "styles"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asset_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("assets.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (CheckConstraint("name ~ '^[a-z0-9][a-z0-9-]{0,63}$'", name="name_format"),)
+
+
 class SafetyVerdict(Base):
     __tablename__ = "safety_verdicts"
 
@@ -315,6 +332,22 @@ class DashboardSession(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_dashboard_sessions_key_id", "key_id"),)
+
+
+class IdempotencyKey(Base):
+    """An ``Idempotency-Key`` a tenant sent with a POST and the answer it got: the same key
+    with the same request answers the same again (no new job); with another request, 422."""
+
+    __tablename__ = "idempotency_keys"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(64))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = _created_at()
 
 
 class JobStatus(enum.StrEnum):

@@ -9,7 +9,7 @@ generated or published again. ``executor="pool"`` sends each video to the video 
 
 from __future__ import annotations
 
-from prefect import flow, runtime, task
+from prefect import flow, runtime, tags, task
 from prefect.context import TaskRunContext
 from prefect.deployments import run_deployment
 
@@ -34,11 +34,14 @@ from reelforge.core.orchestration import RESULTS_BLOCK, claim_process, video_dep
 
 def run_video_job(job: VideoJob, executor: Executor) -> VideoResult:
     """One video: as a subflow here (local) or as a run of the video deployment (pool)."""
+    tenant = f"tenant:{job.tenant}"  # the tenant's ops view lists runs by this tag
     if executor == "local":
-        return video_flow(job)
+        with tags(tenant):
+            return video_flow(job)
     run = run_deployment(
         video_deployment(),
         parameters={"job": job.model_dump(mode="json")},
+        tags=["reelforge", tenant],
         as_subflow=True,
         timeout=None,
         poll_interval=2,

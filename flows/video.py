@@ -5,7 +5,10 @@
 
 Every stage records its own lineage in the same transaction as its outputs, persists its
 result to S3 and has a content-derived cache key (reelforge/core/caching.py): retrying a failed
-run re-runs only the stages that did not finish. Personalised jobs (an audience) render
+run re-runs only the stages that did not finish. Two gates share their neighbour's Prefect task
+run (docs/orchestration.md, "Task runs"): the logo's with text safety, before any GPU time, and
+the rendition's with post-processing, where it judges the render pass's own frames; each still
+records its own ``visual_safety`` activity and verdicts. Personalised jobs (an audience) render
 only their overlay on top of the shared, cached base.
 """
 
@@ -45,14 +48,12 @@ def video_flow(job: VideoJob) -> VideoResult:
 
     inputs = record_inputs(ctx, job)
     brand = ingest_brand_kit(ctx, job)
-    if brand.logo:
-        moderate(ctx, [brand.logo], job.policy)  # logos are checked when they come in
     progress.step("inputs")
 
     enhanced, enhancement = enhance_prompt(ctx, job, inputs[AssetKind.prompt])
     progress.step("enhance")
 
-    check_texts(ctx, inputs, enhanced, enhancement.enhanced_prompt, job)
+    check_texts(ctx, inputs, enhanced, enhancement.enhanced_prompt, job, brand.logo)  # + logo
     progress.step("text safety")
 
     clip, cached = generate(ctx, job, enhanced, enhancement.enhanced_prompt)
@@ -62,10 +63,9 @@ def video_flow(job: VideoJob) -> VideoResult:
     progress.step("visual safety")
 
     render = personalise if job.audience else postprocess
+    # post-processing ends with the rendition's safety gate: a blocked rendition stops here
     rendered = render(ctx, job, clip, brand, inputs.get(AssetKind.overlay_text))
     progress.step("post-process")
-
-    moderate(ctx, [rendered.rendition, rendered.thumbnail], job.policy)
     progress.step("rendition safety")
 
     video = publish(ctx, rendered)

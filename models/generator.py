@@ -26,18 +26,21 @@ import resource
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import diffusers.utils.logging
 import numpy as np
 import torch
 import transformers.utils.logging
+from diffusers.hooks import FirstBlockCacheConfig
 from diffusers.utils.torch_utils import get_module_execution_device
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from models.loras import activate_loras, load_lora_into_experts, lora_digest
 from models.wan_gpu import GpuOptions, GpuPlacement, place_on_gpu
 from reelforge.core.checkpoints import (
     SPECS,
@@ -46,13 +49,16 @@ from reelforge.core.checkpoints import (
     ModelSpec,
     Source,
     check_checkpoint,
+    check_preset,
     checkpoint_digest,
     configured_checkpoint,
     model_version_of,
     sha_cache_file,
 )
 from reelforge.core.errors import InvalidInput, ReelForgeError
+from reelforge.core.jobs import Speed
 from reelforge.core.settings import Settings
+from reelforge.core.storage import sha256_file
 
 __all__ = [
     "OOM_HINT",
@@ -66,14 +72,50 @@ __all__ = [
     "GeneratorConfig",
     "GpuOptions",
     "ModelSpec",
+    "MotionCheck",
     "ResolvedRequest",
+    "SpeedProfile",
     "WanGenerator",
     "cache_key",
+    "motion_check",
     "resolve_device",
     "resolve_request",
 ]
 
 EXPERTS = ("transformer", "transformer_2")  # high-noise expert, low-noise expert
+
+# Speed profiles. Steps per profile are the model's (ModelSpec.steps); on top of fewer steps,
+# fast and turbo skip the tail blocks of an expert's forward when its first block's residual
+# changed by less than this fraction since the last step (diffusers' FirstBlockCache, on both
+# experts). Per model: the tiny model's few steps change the residual by 7-40% a step (so
+# 0.05 would never skip); Wan's 40 steps by a few percent (0.05-0.1 are the values reported
+# for 1.5-2x on Wan). A configured step-distillation LoRA (settings.speed_lora) makes turbo
+# the distilled recipe instead: DISTILLED_STEPS steps, no CFG, no cache.
+STEP_CACHE_THRESHOLD: dict[Source, dict[Speed, float | None]] = {
+    "tiny": {"quality": None, "fast": 0.1, "turbo": 0.25},
+    "wan": {"quality": None, "fast": 0.05, "turbo": 0.1},
+}
+DISTILLED_STEPS = 4
+SPEED_LORA_ADAPTER = "speed-distill"
+# A fast clip whose mean frame-to-frame change is below this fraction of the quality clip's
+# (same prompt and seed) has collapsed motion: the known failure of step distillation.
+MOTION_COLLAPSE_RATIO = 0.5
+
+
+@dataclass(frozen=True)
+class SpeedProfile:
+    """How one speed profile runs on one model."""
+
+    steps: int
+    step_cache: float | None  # FirstBlockCache threshold on both experts; None: no cache
+    speed_lora_sha256: str | None = None  # the distillation LoRA active in both experts
+    guidance_scale: float | None = None  # overrides the model's CFG scale (distilled: 1.0)
+
+    @classmethod
+    def of(cls, spec: ModelSpec, speed: Speed, speed_lora_sha256: str | None = None):
+        if speed == "turbo" and speed_lora_sha256 is not None:
+            return cls(DISTILLED_STEPS, None, speed_lora_sha256, guidance_scale=1.0)
+        return cls(spec.steps[speed], STEP_CACHE_THRESHOLD[spec.kind][speed])
 
 
 class GenerationRequest(BaseModel):
@@ -85,7 +127,7 @@ class GenerationRequest(BaseModel):
     negative_prompt: str = Field(default="", max_length=2000)
     seed: int = Field(default=0, ge=0, lt=2**63)
     steps: int | None = Field(default=None, ge=1, le=200)
-    speed: Literal["quality", "fast"] = "quality"
+    speed: Speed = "quality"
     guidance_scale: float | None = Field(default=None, ge=0.0, le=30.0)
     guidance_scale_2: float | None = Field(default=None, ge=0.0, le=30.0)
     preset: str | None = None
@@ -93,6 +135,8 @@ class GenerationRequest(BaseModel):
     width: int | None = Field(default=None, ge=16, le=2048)
     frames: int | None = Field(default=None, ge=1, le=1001)
     fps: int | None = Field(default=None, ge=1, le=120)
+    style_lora: Path | None = Field(default=None, description="A brand style's LoRA file.")
+    style_strength: float = Field(default=1.0, ge=0.0, le=2.0)
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> GenerationRequest:
@@ -120,10 +164,20 @@ class ResolvedRequest(BaseModel):
     width: int
     frames: int
     fps: int
+    speed: Speed = "quality"
+    step_cache: float | None = None
+    speed_lora_sha256: str | None = None
+    style_sha256: str | None = None  # the brand style's LoRA in both experts
+    style_strength: float | None = None
 
     def batch_key(self) -> tuple:
         """Requests with equal keys can share one pipeline call."""
         return (
+            self.style_sha256,
+            self.style_strength,
+            self.speed,
+            self.step_cache,
+            self.speed_lora_sha256,
             self.steps,
             self.guidance_scale,
             self.guidance_scale_2,
@@ -131,6 +185,15 @@ class ResolvedRequest(BaseModel):
             self.width,
             self.frames,
         )
+
+
+class MotionCheck(BaseModel):
+    """A fast clip's motion against the quality clip of the same prompt and seed."""
+
+    mean_change: float = Field(description="Mean absolute frame-to-frame change, 0..1.")
+    reference: float = Field(description="The same for the quality profile's clip.")
+    ratio: float
+    collapsed: bool = Field(description=f"ratio < {MOTION_COLLAPSE_RATIO}")
 
 
 class GenerationMetadata(ResolvedRequest):
@@ -157,6 +220,7 @@ class GenerationMetadata(ResolvedRequest):
     peak_memory_bytes: int
     peak_memory_kind: str
     notices: list[str] = Field(default_factory=list)
+    motion: MotionCheck | None = None
 
 
 class GeneratedVideo(BaseModel):
@@ -168,14 +232,13 @@ class GeneratedVideo(BaseModel):
 
 
 # ---------------------------------------------------------------------------------- helpers
-def resolve_request(req: GenerationRequest, spec: ModelSpec) -> ResolvedRequest:
-    """Fill defaults and refuse bad sizes/frame counts with a one-line ``InvalidInput``."""
+def resolve_request(
+    req: GenerationRequest, spec: ModelSpec, speed_lora_sha256: str | None = None
+) -> ResolvedRequest:
+    """Fill defaults and refuse bad sizes/frame counts with a one-line ``InvalidInput``.
+    ``speed_lora_sha256``: the loaded step-distillation LoRA, if any."""
     if req.preset is not None:
-        if req.preset not in spec.presets:
-            raise InvalidInput(
-                f"unknown preset {req.preset!r} for the {spec.kind} model; "
-                f"choose one of {', '.join(spec.presets)}"
-            )
+        check_preset(spec, req.preset)
         if req.height is not None or req.width is not None:
             raise InvalidInput("give either a preset or height/width, not both")
         height, width = spec.presets[req.preset]
@@ -195,23 +258,31 @@ def resolve_request(req: GenerationRequest, spec: ModelSpec) -> ResolvedRequest:
         )
     if frames > spec.max_frames:
         raise InvalidInput(f"frames {frames} exceeds {spec.max_frames} for the {spec.kind} model")
+    profile = SpeedProfile.of(spec, req.speed, speed_lora_sha256)
     g1 = req.guidance_scale if req.guidance_scale is not None else spec.guidance_scale
     g2 = (
         req.guidance_scale_2
         if req.guidance_scale_2 is not None
         else (spec.guidance_scale_2 if req.guidance_scale is None else g1)
     )
+    if profile.guidance_scale is not None and req.guidance_scale is None:
+        g1 = g2 = profile.guidance_scale
     return ResolvedRequest(
         prompt=req.prompt.strip(),
         negative_prompt=req.negative_prompt,
         seed=req.seed,
-        steps=req.steps if req.steps is not None else spec.steps[req.speed],
+        steps=req.steps if req.steps is not None else profile.steps,
         guidance_scale=float(g1),
         guidance_scale_2=float(g2),
         height=height,
         width=width,
         frames=frames,
         fps=req.fps if req.fps is not None else spec.fps,
+        speed=req.speed,
+        step_cache=profile.step_cache,
+        speed_lora_sha256=profile.speed_lora_sha256,
+        style_sha256=None if req.style_lora is None else sha256_file(req.style_lora),
+        style_strength=None if req.style_lora is None else req.style_strength,
     )
 
 
@@ -227,6 +298,31 @@ def cache_key(
     payload = {"model_version": model_version, **r.model_dump()}
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def motion_change(frames: np.ndarray) -> float:
+    """Mean absolute change between consecutive uint8 frames, as a fraction of full scale."""
+    if len(frames) < 2:
+        return 0.0
+    diffs = np.abs(np.diff(frames.astype(np.int16), axis=0))
+    return float(diffs.mean() / 255.0)
+
+
+def motion_check(clip: np.ndarray, reference: np.ndarray) -> MotionCheck:
+    """``clip``'s motion against ``reference`` (the quality profile's clip)."""
+    mean, ref = motion_change(clip), motion_change(reference)
+    ratio = mean / ref if ref > 0 else 1.0
+    return MotionCheck(
+        mean_change=round(mean, 6),
+        reference=round(ref, 6),
+        ratio=round(ratio, 4),
+        collapsed=ratio < MOTION_COLLAPSE_RATIO,
+    )
+
+
+def _style_adapter(style_sha256: str) -> str:
+    """A style's adapter name: by content, so a re-registered name loads the new file."""
+    return f"style-{style_sha256[:16]}"
 
 
 def resolve_device(device: str) -> str:
@@ -254,6 +350,7 @@ class GeneratorConfig:
     device: str
     gpu: GpuOptions
     sha_cache: Path | None = None
+    speed_lora: Path | None = None
 
     @classmethod
     def from_settings(
@@ -274,6 +371,7 @@ class GeneratorConfig:
                 group_offload=settings.gen_group_offload, fp8_layerwise=settings.gen_fp8
             ),
             sha_cache=sha_cache_file(settings),
+            speed_lora=settings.speed_lora,
         )
 
 
@@ -368,6 +466,7 @@ class WanGenerator:
         trace: ExpertTrace,
         placement: GpuPlacement | None = None,
         load_seconds: float = 0.0,
+        speed_lora_sha256: str | None = None,
     ) -> None:
         self.pipe = pipe
         self.spec = spec
@@ -381,6 +480,7 @@ class WanGenerator:
         self.trace = trace
         self.placement = placement
         self.load_seconds = load_seconds
+        self.speed_lora_sha256 = speed_lora_sha256
         self._lock = threading.Lock()
 
     @classmethod
@@ -392,15 +492,21 @@ class WanGenerator:
         device: str = "auto",
         gpu: GpuOptions | None = None,
         sha_cache: Path | None = None,
+        speed_lora: Path | None = None,
     ) -> WanGenerator:
         """Load a checkpoint directory (``None``: the shipped tiny model, or for ``wan`` the
-        one-line "not configured" error) and place it on ``device``."""
+        one-line "not configured" error) and place it on ``device``; ``speed_lora``: the
+        turbo profile's step-distillation LoRA, loaded into both experts."""
         t0 = time.perf_counter()
         device = resolve_device(device)
         path = check_checkpoint(source, path)
         digest = checkpoint_digest(path, sha_cache)
         dtype = torch.bfloat16 if source == "wan" and device.startswith("cuda") else torch.float32
         pipe = _load_pipeline(path, dtype)
+        speed_lora_sha256 = None
+        if speed_lora is not None:
+            load_lora_into_experts(pipe, speed_lora, SPEED_LORA_ADAPTER)
+            speed_lora_sha256 = lora_digest(speed_lora)
         # Traced before placement, which keeps the hook order: swap mode's upload (prepended),
         # this trace, then the wait for the first uploaded block.
         trace = ExpertTrace.attach(pipe)
@@ -415,6 +521,7 @@ class WanGenerator:
             trace=trace,
             placement=placement,
             load_seconds=time.perf_counter() - t0,
+            speed_lora_sha256=speed_lora_sha256,
         )
 
     @classmethod
@@ -425,13 +532,21 @@ class WanGenerator:
             device=config.device,
             gpu=config.gpu,
             sha_cache=config.sha_cache,
+            speed_lora=config.speed_lora,
         )
 
     def resolve(self, req: GenerationRequest) -> ResolvedRequest:
-        return resolve_request(req, self.spec)
+        resolved = resolve_request(req, self.spec, self.speed_lora_sha256)
+        if req.style_lora is not None and resolved.style_sha256 is not None:
+            with self._lock:  # not while a batch runs with the adapters it chose
+                load_lora_into_experts(
+                    self.pipe, req.style_lora, _style_adapter(resolved.style_sha256)
+                )
+        return resolved
 
     def cache_key(self, req: GenerationRequest | ResolvedRequest) -> str:
-        return cache_key(req, self.model_version, self.spec)
+        r = req if isinstance(req, ResolvedRequest) else self.resolve(req)
+        return cache_key(r, self.model_version, self.spec)
 
     def generate(self, req: GenerationRequest) -> GeneratedVideo:
         return self.generate_batch([req])[0]
@@ -450,7 +565,10 @@ class WanGenerator:
             try:
                 # 2-4. High-noise phase, switch, low-noise phase: one pipeline call; the step
                 # callback times each step and lets the placement bring in the low-noise expert.
-                latents = self._denoise(batch, run)
+                # The batch's speed profile: its LoRAs and step cache on both experts.
+                activate_loras(self.pipe, self._loras(batch[0]))
+                with self._step_cache(batch[0].step_cache):
+                    latents = self._denoise(batch, run)
                 run.denoised = time.perf_counter()
                 # 5. Decode.
                 video = self._decode(latents)
@@ -474,6 +592,29 @@ class WanGenerator:
                 "generate_batch needs compatible requests (same size, frames, steps, guidance)"
             )
         return batch
+
+    def _loras(self, r: ResolvedRequest) -> dict[str, float]:
+        """Adapter name -> strength of the LoRAs this request runs with."""
+        loras = {SPEED_LORA_ADAPTER: 1.0} if r.speed_lora_sha256 is not None else {}
+        if r.style_sha256 is not None and r.style_strength is not None:
+            loras[_style_adapter(r.style_sha256)] = r.style_strength
+        return loras
+
+    @contextmanager
+    def _step_cache(self, threshold: float | None) -> Iterator[None]:
+        """FirstBlockCache on both experts for one pipeline call: enabled fresh for each call,
+        so a clip never depends on the residuals cached by the call before."""
+        if threshold is None:
+            yield
+            return
+        experts = [getattr(self.pipe, name) for name in EXPERTS]
+        for expert in experts:
+            expert.enable_cache(FirstBlockCacheConfig(threshold=threshold))
+        try:
+            yield
+        finally:
+            for expert in experts:
+                expert.disable_cache()
 
     def _denoise(self, batch: list[ResolvedRequest], run: _BatchRun) -> torch.Tensor:
         """Latents of the batch (``output_type="latent"``: decoding is timed on its own)."""

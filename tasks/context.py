@@ -55,12 +55,23 @@ def job_context(job: VideoJob, *, flow_run_id: uuid.UUID | str | None = None) ->
 
 
 def register_campaign(
-    tenant: str, name: str, *, spec: dict[str, Any], cron: str | None, timezone: str | None
+    tenant: str,
+    name: str,
+    *,
+    spec: dict[str, Any],
+    cron: str | None,
+    timezone: str | None,
+    session: Session | None = None,
 ) -> uuid.UUID:
-    """Record (or update) a campaign and the spec it last ran or was deployed with."""
-    with session_scope() as session:
-        row = lineage.ensure_tenant(session, tenant)
-        campaign_id = _campaign_id(session, row.id, name)
-        campaign = session.get_one(Campaign, campaign_id)
-        campaign.spec, campaign.schedule_cron, campaign.timezone = spec, cron, timezone
-        return campaign_id
+    """Record (or update) a campaign and the spec it last ran or was deployed with, in
+    ``session`` (the caller's transaction) or in a transaction of its own."""
+    if session is None:
+        with session_scope() as own:
+            return register_campaign(
+                tenant, name, spec=spec, cron=cron, timezone=timezone, session=own
+            )
+    row = lineage.ensure_tenant(session, tenant)
+    campaign_id = _campaign_id(session, row.id, name)
+    campaign = session.get_one(Campaign, campaign_id)
+    campaign.spec, campaign.schedule_cron, campaign.timezone = spec, cron, timezone
+    return campaign_id

@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from reelforge.core.checkpoints import SPECS, check_preset, frames_for_seconds
 from reelforge.core.errors import InvalidInput
 from reelforge.core.jobs import VideoJob
 from reelforge.core.settings import get_settings
 from tasks.postprocess.credentials import load_signing_identity
+from tasks.styles import find_style
 
 
 def check_lut(name_or_path: str | os.PathLike[str]) -> None:
@@ -59,5 +61,10 @@ def check_job(job: VideoJob) -> None:
     load_policy(job.policy, tenant=job.tenant)
     check_brand(lut=job.lut, logo=job.logo, music=job.music)
     settings = get_settings()
+    spec = SPECS[settings.generator]
+    check_preset(spec, job.generation_preset)
+    frames_for_seconds(spec, job.seconds)
+    if job.style is not None:
+        find_style(job.tenant, job.style)
     if settings.c2pa_signing:
         load_signing_identity(settings)  # a bad key fails here, before any GPU time

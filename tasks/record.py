@@ -11,22 +11,24 @@ import contextlib
 import mimetypes
 import shutil
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from prefect.context import TaskRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 from pydantic import BaseModel
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from db import lineage
-from db.models import ActivityStatus, Asset, AssetKind, SafetyGate
+from db.models import ActivityStatus, Asset, AssetKind, Generated, SafetyGate
 from db.session import session_scope
 from db.webhooks import enqueue_event
 from reelforge.core.errors import BlockedBySafety
 from reelforge.core.failpoints import failpoint
+from reelforge.core.orchestration import queue_wait_seconds
 from reelforge.core.storage import ObjectStore, content_key, sha256_file
 from tasks.openlineage import emit_stage_run
 
@@ -103,8 +105,10 @@ def record_stage(
     """Upload ``outputs``, then record them, the activity and ``verdicts`` in one transaction.
 
     ``then`` runs inside that transaction with the output rows (for example, to mark them
-    published), so it commits or fails together with the lineage.
+    published), so it commits or fails together with the lineage. ``started_at`` and the
+    task run id default to the current Prefect task run's (``_in_task_run``).
     """
+    ctx, started_at = _in_task_run(ctx, started_at)
     store = store or ObjectStore()
     prepared = [_prepare(ctx, out, store) for out in outputs]
     uploaded: list[str] = []
@@ -129,7 +133,7 @@ def record_stage(
                 stage=stage,
                 used=[(_load(session, ref), role) for ref, role in used],
                 generated=rows,
-                parameters=parameters,
+                parameters=_with_queue_wait(parameters),
                 model_version=model_version,
                 flow_run_id=ctx.flow_run_id,
                 task_run_id=ctx.task_run_id,
@@ -173,24 +177,55 @@ def record_stage(
     return refs
 
 
+def _in_task_run(
+    ctx: StageContext, started_at: datetime | None
+) -> tuple[StageContext, datetime | None]:
+    """The stage's task run id and start time, from the current Prefect task run where the
+    caller gave none (outside a task run: as given).
+
+    A stage is one task run, so the attempt's start is when the stage started: taking it
+    here gives every activity its real duration without each stage timing itself. A task
+    that records several activities passes each one's own ``started_at``.
+    """
+    context = TaskRunContext.get()
+    if context is None:
+        return ctx, started_at
+    if ctx.task_run_id is None:
+        ctx = ctx.model_copy(update={"task_run_id": context.task_run.id})
+    return ctx, started_at or context.task_run.start_time
+
+
+def _with_queue_wait(parameters: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stage's parameters with its flow run's queue wait (``queue_wait_s``), where the
+    stage runs in a flow run: lineage keeps how long the work waited for a worker."""
+    context = FlowRunContext.get()
+    wait = queue_wait_seconds(context.flow_run) if context and context.flow_run else None
+    if wait is None:
+        return parameters
+    return {**(parameters or {}), "queue_wait_s": wait}
+
+
 def record_failure(
     ctx: StageContext,
     stage: str,
     error: str,
     *,
     used: Sequence[tuple[AssetRef, str]] = (),
+    started_at: datetime | None = None,
 ) -> None:
     """Record a failed stage run (no outputs), so ops see what failed and with which inputs;
     the tenant's ``video.failed`` webhooks are queued in the same transaction."""
+    ctx, started_at = _in_task_run(ctx, started_at)
     with session_scope() as session:
         lineage.record_activity(
             session,
             tenant_id=ctx.tenant_id,
             stage=stage,
             used=[(_load(session, ref), role) for ref, role in used],
+            parameters=_with_queue_wait(None),
             flow_run_id=ctx.flow_run_id,
             task_run_id=ctx.task_run_id,
-            started_at=datetime.now(UTC),
+            started_at=started_at,
             status=ActivityStatus.failed,
             error=error[:2000],
         )
@@ -206,6 +241,7 @@ def record_failure(
         task_run_id=ctx.task_run_id,
         inputs=[ref for ref, _ in used],
         error=error[:2000],
+        started_at=started_at,
     )
 
 
@@ -241,6 +277,7 @@ def failure_recorder(stage: str) -> Callable[[Any, Any, Any], None]:
             stage,
             f"{type(error).__name__}: {message}" if message else str(state.message),
             used=used,
+            started_at=task_run.start_time,
         )
 
     return record_failed_stage
@@ -267,6 +304,35 @@ def find_output(ctx: StageContext, kind: AssetKind, **media: str) -> AssetRef | 
             query = query.where(Asset.media[key].astext == value)
         row = session.scalars(query.order_by(Asset.created_at).limit(1)).first()
         return AssetRef.of(row) if row else None
+
+
+@contextlib.contextmanager
+def claim(key: str) -> Iterator[None]:
+    """Hold the claim on ``key`` (a stage's cache key) for the block, across every process
+    and machine on this database: a PostgreSQL advisory lock held by a transaction of its
+    own. Identical jobs in flight then share one output: the second waits here while the
+    first makes it, then finds it (check for an existing output inside the block)."""
+    with session_scope() as session:
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"reelforge-claim:{key}"},
+        )
+        yield
+
+
+def made_with(ref: AssetRef) -> dict[AssetKind, AssetRef]:
+    """The assets the activity that made ``ref`` made along with it, by kind (a
+    rendition's thumbnail and preview)."""
+    from sqlalchemy import select
+
+    with session_scope() as session:
+        made_by = select(Generated.activity_id).where(Generated.asset_id == ref.id)
+        rows = session.scalars(
+            select(Asset)
+            .join(Generated, Generated.asset_id == Asset.id)
+            .where(Generated.activity_id.in_(made_by))
+        )
+        return {row.kind: AssetRef.of(row) for row in rows}
 
 
 @dataclass

@@ -159,11 +159,13 @@ def create_app(settings: Settings | None = None, *, dispatch: bool | None = None
 
         return Response(generate_latest(app.state.registry), media_type=CONTENT_TYPE_LATEST)
 
+    from reelforge.api.dashboard import root_router
     from reelforge.api.dashboard import router as dashboard_router
     from reelforge.api.routes import router
 
     app.include_router(router)
     app.include_router(dashboard_router)
+    app.include_router(root_router)  # / -> the dashboard
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from reelforge.api import schemas, service, store
+from reelforge.api import ops_view, schemas, service, store
 from reelforge.api.deps import get_session
 from reelforge.api.keys import (
     KeyExpired,
@@ -37,6 +39,7 @@ from reelforge.api.lineage_svg import layout
 from reelforge.api.store import Backpressure, Conflict
 from reelforge.core.errors import InvalidInput
 from reelforge.core.settings import Settings
+from reelforge.ops.runs import cancel_run
 from reelforge.ops.webhooks import recent_deliveries, redeliver
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -46,6 +49,13 @@ SESSION_SECONDS = 12 * 3600
 _PROCESS_SECRET = secrets.token_urlsafe(32)
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
+root_router = APIRouter(include_in_schema=False)
+
+
+@root_router.get("/")
+def root() -> RedirectResponse:
+    """The server's root URL is the dashboard (the API lives under /v1, its docs at /docs)."""
+    return RedirectResponse("/dashboard/runs", status_code=303)
 
 
 class LoginRequired(Exception):
@@ -205,8 +215,7 @@ async def logout(
 
 
 def _runs_context(session: Session, who: Viewer) -> dict[str, Any]:
-    jobs = store.list_jobs(session, who.principal, limit=50)
-    return {"jobs": jobs, "viewer": who}
+    return {"runs": ops_view.tenant_runs(session, who.principal, limit=50), "viewer": who}
 
 
 @router.get("/runs", response_class=HTMLResponse)
@@ -235,8 +244,14 @@ def run_page(
 ) -> HTMLResponse:
     """One run as our API knows it (status, stages, attempts, error), the caller's only."""
     job = store.get_job(session, who.principal, job_id)
-    if job is None:
-        return _page(request, "notfound.html", {"viewer": who, "what": "run"}, status=404)
+    if job is None:  # a run started elsewhere (CLI, schedule, event): its flow-run id
+        info = ops_view.tenant_run(who.principal, job_id)
+        if info is None:
+            return _page(request, "notfound.html", {"viewer": who, "what": "run"}, status=404)
+        row = next((r for r in ops_view.tenant_runs(session, who.principal) if r.id == info.id), None)  # fmt: skip
+        stages = ops_view.run_activities(session, who.principal, info.id)
+        context = {"run": row, "info": info, "stages": stages, "viewer": who}
+        return _page(request, "flow_run.html", context)
     return _page(request, "run.html", {"job": job, "viewer": who})
 
 
@@ -252,11 +267,55 @@ async def retry(
         return _forbidden(request)
     try:
         job = store.request_retry(session, who.principal, run_id)
-    except Conflict as exc:
+        if job is not None:  # an API job: the dispatcher resumes its flow run
+            return _redirect_runs(f"retrying {job.id}")
+        info = ops_view.retry_tenant_run(who.principal, run_id, _in_background(request))
+    except (Conflict, InvalidInput) as exc:
         return _redirect_runs(str(exc))
-    if job is None:
+    if info is None:
         return HTMLResponse("<h1>404</h1><p>No such run.</p>", 404)
-    return _redirect_runs(f"retrying {job.id}")
+    return _redirect_runs(f"retrying {info.id}")
+
+
+@router.post("/runs/{run_id}/cancel")
+async def cancel(
+    request: Request,
+    run_id: uuid.UUID,
+    who: Viewer = Depends(viewer),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Cancel any of the tenant's runs that has a flow run (the dispatcher then marks an API
+    job cancelled)."""
+    form = await _form(request)
+    if not _csrf_ok(who.csrf, form.get("csrf")):
+        return _forbidden(request)
+    job = ops_view.job_of_run(session, who.principal, run_id)
+    flow_run_id = job.flow_run_id if job is not None else None
+    if flow_run_id is None and ops_view.tenant_run(who.principal, run_id) is not None:
+        flow_run_id = run_id
+    if flow_run_id is None:
+        return HTMLResponse("<h1>404</h1><p>No such run.</p>", 404)
+    try:
+        cancel_run(flow_run_id)
+    except InvalidInput as exc:
+        return _redirect_runs(str(exc))
+    return _redirect_runs(f"cancelling {run_id}")
+
+
+_retries_lock = threading.Lock()
+
+
+def _in_background(request: Request) -> Any:
+    """Runs an in-process run's retry in this API process (it has no worker), in a small
+    pool of its own, as the dispatcher runs local retries."""
+    state = request.app.state
+    with _retries_lock:
+        if getattr(state, "dashboard_retries", None) is None:
+            state.dashboard_retries = ThreadPoolExecutor(
+                max_workers=_settings(request).api_local_concurrency,
+                thread_name_prefix="reelforge-retry",
+            )
+    return lambda run_id: state.dashboard_retries.submit(ops_view.retry_here, run_id)
 
 
 def _redirect_runs(message: str) -> RedirectResponse:
@@ -293,13 +352,7 @@ async def submit(
 def videos_page(
     request: Request, who: Viewer = Depends(viewer), session: Session = Depends(get_session)
 ) -> HTMLResponse:
-    from db.models import JobStatus
-
-    objects = request.app.state.objects
-    jobs = store.list_jobs(
-        session, who.principal, kind="video", status=JobStatus.completed, limit=24
-    )
-    videos = [service.video_view(session, who.principal, objects, j, internal=True) for j in jobs]
+    videos = ops_view.tenant_videos(session, who.principal, request.app.state.objects)
     return _page(request, "videos.html", {"videos": videos, "viewer": who})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -43,6 +43,20 @@ def get_principal(
     if principal is None:
         raise _unauthorised("missing or invalid API key: send Authorization: Bearer rf_...")
     return principal
+
+
+def get_idempotency_key(
+    key: str | None = Header(
+        default=None,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[!-~]+$",
+        description="Send the same key again (same request) to get the same answer and no "
+        "new job; 1-255 printable ASCII characters, no spaces.",
+    ),
+) -> str | None:
+    return key
 
 
 def _unauthorised(message: str) -> HTTPException:

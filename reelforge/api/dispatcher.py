@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from db.models import Asset, Generated, JobRecord, JobStatus
 from db.session import session_scope
 from flows import load_flow
 from reelforge.core.errors import InvalidInput, ReelForgeError
 from reelforge.core.settings import Settings
+from reelforge.ops.runs import outage_error
 from reelforge.ops.webhooks import deliver_due
 
 log = logging.getLogger("reelforge.api.dispatcher")
@@ -47,6 +49,7 @@ RUNNING_STATES = ("RUNNING", "CANCELLING")
 CLAIM_BATCH = 20
 SYNC_BATCH = 200
 WEBHOOK_BATCH = 10
+HEARTBEAT_WATCH_SECONDS = 30.0  # how often to look for worker runs whose heartbeats stopped
 
 
 def one_line(text: str | None, limit: int = 500) -> str:
@@ -68,6 +71,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._prepared = False
         self._deployments: dict[str, uuid.UUID] = {}
+        self._next_heartbeat_watch = 0.0
         self.last_error: str | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -99,8 +103,26 @@ class Dispatcher:
         """One round: hand waiting jobs to Prefect, then bring job rows up to date."""
         self._prepare()
         self._claim()
+        self._watch_heartbeats()
         self._sync()
         self._deliver_webhooks()
+
+    def _watch_heartbeats(self) -> None:
+        """Every HEARTBEAT_WATCH_SECONDS: worker runs whose heartbeats stopped (their machine
+        died) are marked Crashed, so their jobs fail and can be retried."""
+        now = time.monotonic()
+        if now < self._next_heartbeat_watch:
+            return
+        self._next_heartbeat_watch = now + HEARTBEAT_WATCH_SECONDS
+        from reelforge.ops.runs import mark_stalled, stalled_runs
+
+        timeout = self.settings.heartbeat_timeout_seconds
+        try:
+            for run in stalled_runs(timeout):
+                log.warning("dispatcher: run %s sends no heartbeats: marked Crashed", run.id)
+                mark_stalled(run.id, timeout, "the API's dispatcher")
+        except Exception as exc:  # the next watch tries again; dispatching goes on
+            log.warning("heartbeat watch: %s", one_line(f"{type(exc).__name__}: {exc}", 300))
 
     def _deliver_webhooks(self) -> None:
         """Drain due webhook events (a few per round: a slow endpoint must not hold up
@@ -197,14 +219,7 @@ class Dispatcher:
         if capacity <= 0:
             return
         with session_scope() as session:
-            jobs = session.scalars(
-                select(JobRecord)
-                .where(JobRecord.status.in_((JobStatus.queued, JobStatus.retrying)))
-                .order_by(JobRecord.created_at)
-                .limit(capacity)
-                .with_for_update(skip_locked=True)
-            ).all()
-            for job in jobs:
+            for job in _next_jobs(session, capacity):
                 try:
                     if job.status == JobStatus.retrying and job.flow_run_id is not None:
                         self._retry(job)
@@ -323,7 +338,7 @@ class Dispatcher:
             job.stages_done, job.stage = job.stages_total, None
             return
         elif state in ("FAILED", "CRASHED"):
-            _finish(job, JobStatus.failed, error=one_line(run.state.message) or state.lower())
+            _finish(job, JobStatus.failed, error=failure_of(run))
             return
         elif state == "CANCELLED":
             _finish(job, JobStatus.cancelled, error=one_line(run.state.message) or "cancelled")
@@ -333,6 +348,50 @@ class Dispatcher:
         if status != job.status:
             job.status = status
             job.updated_at = datetime.now(UTC)
+
+
+def failure_of(run: Any) -> str:
+    """A failed run's error in one line. Prefect's state message carries the raw client error
+    of an outage (``MaxRetryError: HTTPConnectionPool(...)`` when S3 stopped mid-stage): the
+    run's own exception, read back, names the service and the fix instead."""
+    try:
+        run.state.result(raise_on_failure=True)
+    except Exception as exc:
+        named = outage_error(exc)
+        if named is not None:
+            return one_line(str(named))
+    return one_line(run.state.message) or run.state.type.value.lower()
+
+
+def _next_jobs(session: Any, capacity: int) -> list[JobRecord]:
+    """Up to ``capacity`` waiting jobs, taken round robin across tenants (each tenant's
+    oldest first, then each one's second oldest...), so one tenant's backlog never holds
+    up another's next job; rows another dispatcher holds are skipped."""
+    waiting = JobRecord.status.in_((JobStatus.queued, JobStatus.retrying))
+    turn = (
+        func.row_number()
+        .over(partition_by=JobRecord.tenant_id, order_by=(JobRecord.created_at, JobRecord.id))
+        .label("turn")
+    )
+    ranked = select(JobRecord.id, JobRecord.created_at, turn).where(waiting).subquery()
+    order = {
+        job_id: position
+        for position, job_id in enumerate(
+            session.scalars(
+                select(ranked.c.id)
+                .order_by(ranked.c.turn, ranked.c.created_at, ranked.c.id)
+                .limit(capacity * 2)  # room for rows skipped as locked
+            )
+        )
+    }
+    if not order:
+        return []
+    jobs = session.scalars(
+        select(JobRecord)
+        .where(JobRecord.id.in_(list(order)), waiting)
+        .with_for_update(skip_locked=True)
+    ).all()
+    return sorted(jobs, key=lambda job: order[job.id])[:capacity]
 
 
 def _finish(

@@ -6,19 +6,26 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Campaign, JobRecord, JobStatus
 from reelforge.api import schemas, service, store
-from reelforge.api.deps import get_principal, get_session, get_settings_dep, get_store
+from reelforge.api.deps import (
+    get_idempotency_key,
+    get_principal,
+    get_session,
+    get_settings_dep,
+    get_store,
+)
 from reelforge.api.keys import Principal
 from reelforge.core.errors import InvalidInput
 from reelforge.core.settings import Settings
 from reelforge.core.storage import ObjectStore
 from reelforge.ops import webhooks
+from tasks import styles
 
 ERRORS = {
     401: {"model": schemas.Problem, "description": "Missing or invalid API key."},
@@ -55,10 +62,23 @@ def create_video(
     principal: Principal = Depends(get_principal),
     session: Session = Depends(get_session),
     settings: Settings = Depends(get_settings_dep),
+    idempotency_key: str | None = Depends(get_idempotency_key),
 ) -> schemas.JobAccepted:
     """Accept a video job; it runs asynchronously (poll GET /v1/videos/{id})."""
-    row = service.submit_video(session, settings, principal, body)
-    return schemas.JobAccepted(id=row.id, status=row.status.value, links=_links(row.id))
+
+    def accept() -> schemas.JobAccepted:
+        row = service.submit_video(session, settings, principal, body)
+        return schemas.JobAccepted(id=row.id, status=row.status.value, links=_links(row.id))
+
+    return service.idempotent(
+        session,
+        principal,
+        idempotency_key,
+        endpoint="POST /v1/videos",
+        body=body,
+        answer=accept,
+        model=schemas.JobAccepted,
+    )
 
 
 @router.get("/videos", response_model=schemas.VideoList)
@@ -124,16 +144,29 @@ def create_campaign(
     principal: Principal = Depends(get_principal),
     session: Session = Depends(get_session),
     settings: Settings = Depends(get_settings_dep),
+    idempotency_key: str | None = Depends(get_idempotency_key),
 ) -> schemas.CampaignAccepted:
     """Run a campaign now: every product in every rendition (unchanged products from cache)."""
-    row, spec, campaign_id = service.submit_campaign(session, settings, principal, body)
-    return schemas.CampaignAccepted(
-        id=row.id,
-        campaign_id=campaign_id,
-        name=spec.name,
-        products=len(spec.products),
-        videos=len(spec.products) * len(spec.renditions),
-        status=row.status.value,
+
+    def accept() -> schemas.CampaignAccepted:
+        row, spec, campaign_id = service.submit_campaign(session, settings, principal, body)
+        return schemas.CampaignAccepted(
+            id=row.id,
+            campaign_id=campaign_id,
+            name=spec.name,
+            products=len(spec.products),
+            videos=len(spec.products) * len(spec.renditions),
+            status=row.status.value,
+        )
+
+    return service.idempotent(
+        session,
+        principal,
+        idempotency_key,
+        endpoint="POST /v1/campaigns",
+        body=body,
+        answer=accept,
+        model=schemas.CampaignAccepted,
     )
 
 
@@ -164,14 +197,27 @@ def create_personalisations(
     principal: Principal = Depends(get_principal),
     session: Session = Depends(get_session),
     settings: Settings = Depends(get_settings_dep),
+    idempotency_key: str | None = Depends(get_idempotency_key),
 ) -> schemas.PersonalisationsAccepted:
     """One personalised video per user (the shared base clip comes from the cache)."""
-    try:
-        rows = service.submit_personalisations(session, settings, principal, body)
-    except LookupError:
-        raise _not_found("campaign") from None
-    return schemas.PersonalisationsAccepted(
-        campaign=body.campaign, ids=[r.id for r in rows], count=len(rows)
+
+    def accept() -> schemas.PersonalisationsAccepted:
+        try:
+            rows = service.submit_personalisations(session, settings, principal, body)
+        except LookupError:
+            raise _not_found("campaign") from None
+        return schemas.PersonalisationsAccepted(
+            campaign=body.campaign, ids=[r.id for r in rows], count=len(rows)
+        )
+
+    return service.idempotent(
+        session,
+        principal,
+        idempotency_key,
+        endpoint="POST /v1/personalisations",
+        body=body,
+        answer=accept,
+        model=schemas.PersonalisationsAccepted,
     )
 
 
@@ -266,3 +312,38 @@ def redeliver_webhook(event_id: uuid.UUID, principal: Principal = Depends(get_pr
         webhooks.redeliver(event_id, tenant=principal.tenant)
     except InvalidInput:
         raise _not_found("webhook event") from None
+
+
+# --- styles ------------------------------------------------------------------------------------
+
+
+@router.post("/styles", status_code=201, response_model=schemas.StyleOut)
+def create_style(
+    name: str = Form(..., description="The style's name: lowercase letters, digits, '-'."),
+    file: UploadFile = File(..., description="The LoRA, .safetensors in diffusers' format."),
+    principal: Principal = Depends(get_principal),
+) -> schemas.StyleOut:
+    """Check an uploaded LoRA against the model and register it as the caller's style NAME
+    (only uploads: the server never reads a path a caller names)."""
+    return schemas.StyleOut.model_validate(
+        service.add_style(principal, name, file.file).model_dump()
+    )
+
+
+@router.get("/styles", response_model=schemas.StyleList)
+def list_styles(principal: Principal = Depends(get_principal)) -> schemas.StyleList:
+    return schemas.StyleList(
+        styles=[
+            schemas.StyleOut.model_validate(s.model_dump())
+            for s in styles.list_styles(principal.tenant)
+        ]
+    )
+
+
+@router.delete("/styles/{name}", status_code=204)
+def delete_style(name: str, principal: Principal = Depends(get_principal)) -> None:
+    """Remove a style name; videos made with it keep it in their lineage."""
+    try:
+        styles.remove_style(principal.tenant, name)
+    except InvalidInput:
+        raise _not_found("style") from None

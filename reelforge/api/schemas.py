@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from db.webhooks import WEBHOOK_EVENTS
+from reelforge.campaigns.spec import PRODUCT_FIELDS
+from reelforge.core.jobs import Speed
 from reelforge.ops.webhooks import DeliveryInfo, EndpointInfo
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
@@ -44,7 +46,13 @@ class VideoIn(BaseModel):
     negative_prompt: str = Field(default="", max_length=2000)
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
     steps: int | None = Field(default=None, ge=1, le=200)
-    speed: Literal["quality", "fast"] = "quality"
+    speed: Speed = "quality"
+    generation_preset: Name | None = Field(
+        default=None, description="The model's size preset (e.g. 480p-landscape for Wan)."
+    )
+    seconds: float | None = Field(default=None, gt=0, le=60, description="Clip length.")
+    style: Slug | None = Field(default=None, description="A registered style LoRA of the tenant.")
+    style_strength: float = Field(default=1.0, ge=0.0, le=2.0)
     aspect: Literal["16:9", "9:16", "1:1"] = "16:9"
     quality: Literal["720p", "1080p"] = "720p"
     fps: Literal[24, 30] = 30
@@ -67,6 +75,13 @@ class VideoIn(BaseModel):
     def _product(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         if value is None:
             return None
+        known = ("name", *PRODUCT_FIELDS)  # what enhancement's templates read
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(
+                f"unknown product field {unknown[0]!r}: use {', '.join(known)} (or put it in "
+                "the prompt)"
+            )
         return {k: _printable(v, f"product.{k}") or "" for k, v in value.items()}
 
     @field_validator("template")
@@ -167,7 +182,7 @@ class GenerationIn(BaseModel):
 
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
     steps: int | None = Field(default=None, ge=1, le=200)
-    speed: Literal["quality", "fast"] = "quality"
+    speed: Speed = "quality"
     negative_prompt: str = Field(default="", max_length=2000)
 
     @field_validator("negative_prompt")
@@ -299,6 +314,20 @@ class WebhookCreated(EndpointInfo):
 
 class WebhookList(BaseModel):
     endpoints: list[EndpointInfo]
+
+
+class StyleOut(BaseModel):
+    """A registered brand style: a LoRA applied to both experts (``style`` of a video)."""
+
+    name: str
+    asset_id: uuid.UUID
+    sha256: str
+    rank: int
+    modules: int = Field(description="Adapted layers per expert.")
+
+
+class StyleList(BaseModel):
+    styles: list[StyleOut]
 
 
 class DeliveryList(BaseModel):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
 
-from sqlalchemy import func, select
+from pydantic import BaseModel
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from db import lineage as graph
@@ -14,16 +18,22 @@ from db.models import (
     Asset,
     Campaign,
     Generated,
+    IdempotencyKey,
     JobRecord,
     JobStatus,
     SafetyVerdict,
 )
+from models.styles import MAX_BYTES
 from reelforge.api import schemas, store
 from reelforge.api.keys import Principal
+from reelforge.core.caching import digest
 from reelforge.core.errors import InvalidInput
 from reelforge.core.settings import Settings
 from reelforge.core.storage import ObjectStore
 from tasks.safety.policy import load_policy
+from tasks.styles import StyleInfo, register_style
+
+Accepted = TypeVar("Accepted", bound=BaseModel)
 
 
 def submit_video(
@@ -38,7 +48,6 @@ def submit_video(
     (row,) = store.enqueue(
         session,
         principal,
-        kind="video",
         requests=[job.model_dump(mode="json")],
         executor=settings.api_executor,
         limit=settings.api_max_queued,
@@ -58,20 +67,28 @@ def campaign_spec(principal: Principal, body: schemas.CampaignIn) -> Any:
 def submit_campaign(
     session: Session, settings: Settings, principal: Principal, body: schemas.CampaignIn
 ) -> tuple[JobRecord, Any, uuid.UUID]:
+    """All or nothing, in the request's transaction: the queue check first, then the
+    campaign's lineage row with its spec, then the job (a refused campaign writes nothing)."""
     from reelforge.campaigns.report import register
 
     spec = campaign_spec(principal, body)
     load_policy(spec.policy, tenant=principal.tenant)  # another tenant's policy: 404
-    store.check_storable(spec.model_dump(mode="json"))
-    campaign_id = register(spec)  # the lineage row with the spec (its own transaction)
-    (row,) = store.enqueue(
+    request = spec.model_dump(mode="json")
+    store.check_storable(request)
+    store.admit(
+        session,
+        principal,
+        videos=len(spec.products) * len(spec.renditions),
+        limit=settings.api_max_queued,
+        retry_after=settings.api_retry_after_seconds,
+    )
+    campaign_id = register(spec, session=session)
+    (row,) = store.insert_jobs(
         session,
         principal,
         kind="campaign",
-        requests=[spec.model_dump(mode="json")],
+        requests=[request],
         executor=settings.api_executor,
-        limit=settings.api_max_queued,
-        retry_after=settings.api_retry_after_seconds,
         campaign_id=campaign_id,
     )
     return row, spec, campaign_id
@@ -101,13 +118,58 @@ def submit_personalisations(
     return store.enqueue(
         session,
         principal,
-        kind="video",
         requests=jobs,
         executor=settings.api_executor,
         limit=settings.api_max_queued,
         retry_after=settings.api_retry_after_seconds,
         campaign_id=campaign.id,
     )
+
+
+def idempotent(
+    session: Session,
+    principal: Principal,
+    key: str | None,
+    *,
+    endpoint: str,
+    body: BaseModel,
+    answer: Callable[[], Accepted],
+    model: type[Accepted],
+) -> Accepted:
+    """``answer()`` once per ``Idempotency-Key`` of the tenant: the same key with the same
+    request gets the stored answer again (no new job); with another request, 422.
+
+    The key is written in the request's transaction, so a refused submission (429, 422)
+    stores nothing and may be sent again with the same key. A per-key advisory lock makes
+    concurrent requests with one key wait for the first one's answer.
+    """
+    if key is None:
+        return answer()
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"reelforge-idempotency:{principal.tenant_id}:{key}"},
+    )
+    request_sha256 = digest(endpoint, body.model_dump(mode="json"))
+    earlier = session.get(IdempotencyKey, (principal.tenant_id, key))
+    if earlier is not None:
+        if (earlier.endpoint, earlier.request_sha256) != (endpoint, request_sha256):
+            raise InvalidInput(
+                f"Idempotency-Key {key!r} was already used with a different request "
+                f"({earlier.endpoint}): send a new key with a new request"
+            )
+        return model.model_validate(earlier.response)
+    made = answer()
+    session.add(
+        IdempotencyKey(
+            tenant_id=principal.tenant_id,
+            key=key,
+            endpoint=endpoint,
+            request_sha256=request_sha256,
+            response=made.model_dump(mode="json"),
+        )
+    )
+    session.flush()
+    return made
 
 
 # --- reading videos -----------------------------------------------------------------------------
@@ -282,11 +344,7 @@ def campaign_summary(session: Session, principal: Principal, campaign: Campaign)
             if (job.result or {}).get("generation_cached"):
                 cache_hits += 1
     gpu = session.scalar(
-        select(
-            func.coalesce(
-                func.sum(func.extract("epoch", Activity.ended_at - Activity.started_at)), 0
-            )
-        )
+        select(func.coalesce(func.sum(graph.gpu_seconds()), 0))
         .select_from(Activity)
         .join(Generated, Generated.activity_id == Activity.id)
         .join(Asset, Asset.id == Generated.asset_id)
@@ -331,3 +389,21 @@ def _float(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def add_style(principal: Principal, name: str, upload: BinaryIO) -> StyleInfo:
+    """Register an uploaded LoRA as the caller's style ``name``: streamed to a temporary
+    file and refused as soon as it passes ``MAX_BYTES`` (no disk filled), then checked and
+    stored; the temporary file is removed."""
+    with tempfile.TemporaryDirectory(prefix="rf-style-") as tmp:
+        path = Path(tmp) / "style.safetensors"
+        size = 0
+        with path.open("wb") as out:
+            while chunk := upload.read(1024 * 1024):
+                size += len(chunk)
+                if size > MAX_BYTES:
+                    raise InvalidInput(
+                        f"style file is over {MAX_BYTES // 1024**3} GB: not a style LoRA"
+                    )
+                out.write(chunk)
+        return register_style(principal.tenant, name, path)

@@ -1,7 +1,8 @@
 """The job table behind the API: accept (with backpressure), read and list, always per tenant.
 
-Accepting a job is one short transaction (a per-tenant advisory lock, a count, an insert),
-so a submission never waits for Prefect; the dispatcher hands queued jobs to Prefect.
+Accepting a job is one short transaction (a per-tenant advisory lock, a count of the tenant's
+waiting videos, an insert), so a submission never waits for Prefect; the dispatcher hands
+queued jobs to Prefect.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from db.models import JobRecord, JobStatus
@@ -46,36 +47,69 @@ def check_storable(payload: Any) -> None:
         raise InvalidInput("request contains a NUL character")
 
 
-def enqueue(
+def videos_waiting(session: Session, principal: Principal) -> int:
+    """The tenant's videos not yet made: each waiting video job counts 1, each campaign that
+    has not finished counts its products x renditions (its videos wait inside its run)."""
+    videos = case(
+        (
+            JobRecord.kind == "campaign",
+            func.coalesce(
+                func.jsonb_array_length(JobRecord.request["products"])
+                * func.jsonb_array_length(JobRecord.request["renditions"]),
+                1,
+            ),
+        ),
+        else_=1,
+    )
+    counted = or_(
+        JobRecord.status.in_(WAITING),
+        and_(JobRecord.kind == "campaign", JobRecord.status.in_(ACTIVE)),
+    )
+    total = session.scalar(
+        select(func.coalesce(func.sum(videos), 0)).where(
+            JobRecord.tenant_id == principal.tenant_id, counted
+        )
+    )
+    return int(total or 0)
+
+
+def admit(
+    session: Session, principal: Principal, *, videos: int, limit: int, retry_after: int
+) -> None:
+    """Room for ``videos`` more of the tenant's videos, or 429 (``Backpressure``); a request
+    larger than the limit itself can never fit: 422.
+
+    Takes a per-tenant advisory lock held until the transaction ends, so the bound is exact
+    under concurrency: call it before writing anything the submission needs.
+    """
+    if videos > limit:
+        raise InvalidInput(
+            f"this request makes {videos} videos, more than the {limit} a tenant may have "
+            "waiting (REELFORGE_API_MAX_QUEUED): split it into smaller requests"
+        )
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"reelforge-api-queue:{principal.tenant_id}"},
+    )
+    waiting = videos_waiting(session, principal)
+    if waiting + videos > limit:
+        raise Backpressure(
+            f"tenant {principal.tenant} has {waiting} videos in waiting jobs (limit {limit}): "
+            f"retry after {retry_after}s",
+            retry_after,
+        )
+
+
+def insert_jobs(
     session: Session,
     principal: Principal,
     *,
     kind: str,
     requests: Sequence[dict[str, Any]],
     executor: str,
-    limit: int,
-    retry_after: int,
     campaign_id: uuid.UUID | None = None,
 ) -> list[JobRecord]:
-    """Accept all of ``requests`` or none: past the tenant's bound of waiting jobs, 429."""
-    for request in requests:
-        check_storable(request)
-    # Serialises submissions of one tenant only, so the bound is exact under concurrency.
-    session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": f"reelforge-api-queue:{principal.tenant_id}"},
-    )
-    waiting = session.scalar(
-        select(func.count())
-        .select_from(JobRecord)
-        .where(JobRecord.tenant_id == principal.tenant_id, JobRecord.status.in_(WAITING))
-    )
-    if (waiting or 0) + len(requests) > limit:
-        raise Backpressure(
-            f"tenant {principal.tenant} has {waiting} waiting jobs (limit {limit}): "
-            f"retry after {retry_after}s",
-            retry_after,
-        )
+    """The job rows of an admitted submission (see ``admit``), in the caller's transaction."""
     rows = [
         JobRecord(
             id=uuid.uuid4(),
@@ -94,6 +128,30 @@ def enqueue(
     session.add_all(rows)
     session.flush()
     return rows
+
+
+def enqueue(
+    session: Session,
+    principal: Principal,
+    *,
+    requests: Sequence[dict[str, Any]],
+    executor: str,
+    limit: int,
+    retry_after: int,
+    campaign_id: uuid.UUID | None = None,
+) -> list[JobRecord]:
+    """Accept all of the video ``requests`` or none: past the tenant's bound, 429."""
+    for request in requests:
+        check_storable(request)
+    admit(session, principal, videos=len(requests), limit=limit, retry_after=retry_after)
+    return insert_jobs(
+        session,
+        principal,
+        kind="video",
+        requests=requests,
+        executor=executor,
+        campaign_id=campaign_id,
+    )
 
 
 def get_job(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from reelforge.campaigns.spec import CampaignSpec
 from reelforge.core.caching import digest, package_digest
 from reelforge.core.jobs import VideoJob, VideoResult
+from tasks.styles import find_style
 
 Executor = Literal["local", "pool"]
 PIPELINE_MODULES = (
@@ -90,7 +91,9 @@ def plan_products(spec: CampaignSpec, model_version: str) -> list[ProductPlan]:
     plans = []
     for product in spec.products:
         jobs = spec.jobs(product)
-        key = f"product-{digest('product', jobs, model_version, code)}"
+        # A style is keyed by its file, not its name: a name registered again makes new videos.
+        styles = sorted({find_style(j.tenant, j.style).sha256 for j in jobs if j.style})
+        key = f"product-{digest('product', jobs, model_version, code, *styles)}"
         plans.append(ProductPlan(sku=product.sku, name=product.name, jobs=jobs, cache_key=key))
     return plans
 

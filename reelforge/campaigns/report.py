@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from db import lineage
 from db.session import session_scope
 from db.webhooks import enqueue_event
@@ -22,8 +24,9 @@ from reelforge.core.errors import ReelForgeError
 from reelforge.core.fanout import Throttle
 
 
-def register(spec: CampaignSpec) -> uuid.UUID:
-    """The campaign's lineage row, with the spec this run uses."""
+def register(spec: CampaignSpec, *, session: Session | None = None) -> uuid.UUID:
+    """The campaign's lineage row, with the spec this run uses (in ``session``'s transaction
+    when given: the API writes it together with the job, after the queue check)."""
     from tasks.context import register_campaign
 
     schedule = spec.schedule
@@ -33,6 +36,7 @@ def register(spec: CampaignSpec) -> uuid.UUID:
         spec=spec.model_dump(mode="json"),
         cron=schedule.cron if schedule else None,
         timezone=schedule.timezone if schedule else None,
+        session=session,
     )
 
 

@@ -14,7 +14,7 @@ Shape (see ``examples/campaign.yaml``)::
     products: {csv: products.csv}   # or a list of {sku, name, prompt, ...}
     renditions: ["9:16", {aspect: "16:9", quality: 720p, fps: 30}]
     brand: {logo: logo.png, lut: warm, music: music.wav}
-    generation: {seed: 7, speed: fast, steps: 4, preset: square}
+    generation: {seed: 7, speed: fast, steps: 4, preset: square, seconds: 2, style: neon:0.8}
     schedule: {cron: "0 6 * * 1", timezone: Europe/Berlin}
     concurrency: 2
     personalisation: {text: "Hi {first_name}! {name} {price}", rendition: "9:16"}
@@ -32,6 +32,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -39,7 +40,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from reelforge.core.errors import InvalidInput
-from reelforge.core.jobs import VideoJob
+from reelforge.core.jobs import Speed, VideoJob, parse_style
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,63}$"
 # SKUs become parts of object keys, artifact rows and file names: letters, digits, . _ -
@@ -222,14 +223,25 @@ class GenerationSpec(BaseModel):
 
     seed: int = Field(default=0, ge=0, lt=2**63)
     steps: int | None = Field(default=None, ge=1, le=200)
-    speed: Literal["quality", "fast"] = "quality"
-    preset: str | None = None
+    speed: Speed = "quality"
+    preset: str | None = Field(default=None, description="The model's size preset.")
+    seconds: float | None = Field(default=None, gt=0, le=60, description="Clip length.")
+    style: str | None = Field(default=None, description="A registered style, NAME[:STRENGTH].")
     negative_prompt: str = Field(default="", max_length=2000)
 
     @field_validator("negative_prompt")
     @classmethod
     def _text(cls, value: str) -> str:
         return _printable(value, "negative_prompt") or ""
+
+    @field_validator("style")
+    @classmethod
+    def _style(cls, value: str | None) -> str | None:
+        try:
+            VideoJob.model_validate({"prompt": "-", **parse_style(value)})
+        except (InvalidInput, ValidationError) as exc:
+            raise ValueError(f"write a registered style as NAME or NAME:0.8 ({value!r})") from exc
+        return value
 
 
 class ScheduleSpec(BaseModel):
@@ -404,6 +416,8 @@ class CampaignSpec(BaseModel):
             "steps": gen.steps,
             "speed": gen.speed,
             "generation_preset": gen.preset,
+            "seconds": gen.seconds,
+            **parse_style(gen.style),
             "aspect": rendition.aspect,
             "quality": rendition.quality,
             "fps": rendition.fps,

@@ -13,7 +13,9 @@ from reelforge.cli import (
     moderate,
     orchestrate,
     stack,
+    style,
     verify,
+    videos,
     webhook,
 )
 
@@ -36,5 +38,7 @@ for group in (
     api,
     webhook,
     verify,
+    videos,
+    style,
 ):
     group.register(app)

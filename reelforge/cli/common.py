@@ -85,3 +85,20 @@ def run_command(
         for key, value in payload.items():
             if key != "ok":
                 console.print(f"[bold]{key}[/bold]: {value}", highlight=False, soft_wrap=True)
+
+
+def video_payload(result: Any) -> dict[str, Any]:
+    """A finished video run's published video: the keys `reelforge generate` prints."""
+    video = result.video
+    return {
+        "asset_id": str(video.asset_id),
+        "uri": video.uri,
+        "url": video.url,
+        "thumbnail_url": video.thumbnail_url,
+        "flow_run_id": str(result.flow_run_id),
+        "sha256": video.sha256,
+        "size": f"{video.width}x{video.height}",
+        "duration_s": round(video.duration, 3),
+        "enhanced_prompt": result.enhanced_prompt,
+        "generation_cached": result.generation_cached,
+    }

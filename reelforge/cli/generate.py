@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from reelforge.cli.common import DebugOption, JsonOption, console, run_command
+from reelforge.cli.common import DebugOption, JsonOption, console, run_command, video_payload
 from reelforge.core.errors import InvalidInput, ReelForgeError
 
 
@@ -16,8 +16,20 @@ def generate(
     prompt: str = typer.Argument(..., help="What the video shows (any of en, zh, ja, ko)."),
     seed: int = typer.Option(0, help="Same prompt, seed and settings give the same video."),
     steps: int | None = typer.Option(None, help="Denoising steps (default: the model's)."),
-    fast: bool = typer.Option(False, "--fast", help="Fewer steps, for drafts."),
+    speed: str = typer.Option(
+        "quality", help="Speed profile: quality, fast or turbo (fewer steps, step cache, LoRA)."
+    ),
+    fast: bool = typer.Option(False, "--fast", help="Same as --speed fast."),
     template: str | None = typer.Option(None, help="Enhancement preset (see `reelforge enhance`)."),
+    preset: str | None = typer.Option(
+        None, help="The model's size preset: 480p/720p-landscape/portrait (wan), square (tiny)."
+    ),
+    seconds: float | None = typer.Option(
+        None, help="Clip length; frames = 4n+1 at the model's fps (default: the model's)."
+    ),
+    style: str | None = typer.Option(
+        None, help="A registered style LoRA, NAME or NAME:STRENGTH (see `reelforge style`)."
+    ),
     aspect: str = typer.Option("16:9", help="16:9, 9:16 or 1:1."),
     quality: str = typer.Option("720p", help="720p or 1080p."),
     fps: int = typer.Option(30, help="24 or 30."),
@@ -34,7 +46,7 @@ def generate(
     """Make a video from PROMPT and publish it (enhance, check, generate, grade, brand)."""
 
     def body() -> dict[str, Any]:
-        from reelforge.core.jobs import VideoJob
+        from reelforge.core.jobs import VideoJob, parse_style
         from reelforge.ops.run import run_video
         from reelforge.ops.webhooks import deliver_soon
 
@@ -42,12 +54,17 @@ def generate(
             raise InvalidInput(
                 f"--out {out} is a directory: give a file name such as {out}/video.mp4"
             )
+        if fast and speed != "quality":
+            raise InvalidInput(f"give --fast or --speed {speed}, not both (--fast is --speed fast)")
         job = VideoJob(
             tenant=tenant,
             prompt=prompt,
             seed=seed,
             steps=steps,
-            speed="fast" if fast else "quality",
+            speed="fast" if fast else speed,
+            generation_preset=preset,
+            seconds=seconds,
+            **parse_style(style),
             template=template,
             aspect=aspect,
             quality=quality,
@@ -63,18 +80,7 @@ def generate(
                 result = run_video(job, on_stage=on_stage)
         finally:
             deliver_soon()  # this run's webhooks, best effort (the outbox keeps the rest)
-        payload = {
-            "asset_id": str(result.video.asset_id),
-            "uri": result.video.uri,
-            "url": result.video.url,
-            "thumbnail_url": result.video.thumbnail_url,
-            "flow_run_id": str(result.flow_run_id),
-            "sha256": result.video.sha256,
-            "size": f"{result.video.width}x{result.video.height}",
-            "duration_s": round(result.video.duration, 3),
-            "enhanced_prompt": result.enhanced_prompt,
-            "generation_cached": result.generation_cached,
-        }
+        payload = video_payload(result)
         if out is not None:
             payload["out"] = str(_save(result.video.uri, out))
         return payload

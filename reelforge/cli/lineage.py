@@ -35,17 +35,48 @@ def register(app: typer.Typer) -> None:
             with session_scope() as session:
                 walk = graph.downstream if downstream else graph.upstream
                 nodes = walk(session, root)
+                failures = graph.failed_activities(session, [n.asset_id for n in nodes])
             if not nodes:
                 raise InvalidInput(
                     f"no asset {root}: check the id (`reelforge generate --json` prints it)"
                 )
+            texts = _small_texts(nodes)
             return {
                 "asset_id": str(root),
                 "direction": "downstream" if downstream else "upstream",
-                "nodes": [n.as_json() for n in nodes],
+                "nodes": [{**n.as_json(), "text": texts.get(n.asset_id)} for n in nodes],
+                "failed_activities": [f.as_json() for f in failures],
             }
 
         run_command(body, json_output=json_output, debug=debug, render=_render_lineage)
+
+
+TEXT_KINDS = ("prompt", "enhanced_prompt", "overlay_text")
+TEXT_INLINE_BYTES = 400  # a prompt or overlay text: longer ones stay S3 URIs
+
+
+def _small_texts(nodes: list[Any]) -> dict[uuid.UUID, str]:
+    """The text of small text assets (prompts, overlay text), read from S3: what a person
+    wants to see in a lineage, instead of a URI."""
+    from minio.error import S3Error
+
+    from reelforge.core.storage import ObjectStore
+
+    small = [
+        n
+        for n in nodes
+        if n.kind in TEXT_KINDS and n.size_bytes is not None and n.size_bytes <= TEXT_INLINE_BYTES
+    ]
+    if not small:
+        return {}
+    objects = ObjectStore()
+    texts = {}
+    for node in small:
+        try:
+            texts[node.asset_id] = objects.read_bytes(node.uri).decode("utf-8", "replace")
+        except (S3Error, ValueError):  # gone, or a URI no bucket can have: show the URI
+            continue
+    return texts
 
 
 def _render_lineage(payload: dict[str, Any]) -> None:
@@ -60,7 +91,10 @@ def _render_lineage(payload: dict[str, Any]) -> None:
         model = escape(f" [{node['model_version']}]") if node["model_version"] else ""
         role = f"({node['role']}) " if node["role"] else ""
         published = " [green]published[/green]" if node["published_uri"] else ""
-        return f"{role}[bold]{node['kind']}[/bold] {node['asset_id']}{made_by}{model}{published}"
+        text = f': "{escape(node["text"])}"' if node.get("text") is not None else ""
+        return (
+            f"{role}[bold]{node['kind']}[/bold] {node['asset_id']}{made_by}{model}{published}{text}"
+        )
 
     root = by_id[payload["asset_id"]]
     tree = Tree(label(root))
@@ -75,3 +109,12 @@ def _render_lineage(payload: dict[str, Any]) -> None:
 
     grow(tree, root["asset_id"])
     console.print(tree, highlight=False)
+    failures = payload.get("failed_activities") or []
+    if failures:
+        console.print(f"[bold red]failed stage runs ({len(failures)})[/bold red]")
+        for failure in failures:
+            console.print(
+                f"  {failure['started_at'][:19].replace('T', ' ')} [bold]{failure['stage']}[/bold]"
+                f" run {failure['flow_run_id'] or '-'}: {escape(failure['error'] or 'failed')}",
+                highlight=False,
+            )

@@ -19,7 +19,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from reelforge.cli.common import DebugOption, JsonOption, console, run_command
+from reelforge.cli.common import DebugOption, JsonOption, console, run_command, video_payload
 
 campaign_app = typer.Typer(
     help="Campaigns: many products, renditions and a schedule from one YAML spec.",
@@ -257,7 +257,8 @@ def retry(
 ) -> None:
     """Retry a failed run under the same id: finished stages come back from the cache."""
     from reelforge.core.errors import ReelForgeError
-    from reelforge.ops.runs import retry_run
+    from reelforge.core.jobs import VideoResult
+    from reelforge.ops.runs import retry_run, run_result
 
     def body() -> dict[str, Any]:
         info = retry_run(run_id, wait=wait, timeout_s=timeout)
@@ -266,7 +267,12 @@ def retry(
                 f"run {info.id} failed again: {info.message or info.state_name}",
                 flow_run_id=str(info.id),
             )
-        return info.model_dump(mode="json")
+        run = info.model_dump(mode="json")
+        if info.state == "COMPLETED" and info.flow == "video":
+            result = run_result(info.id)
+            if isinstance(result, VideoResult):  # the run, and its video as `generate` prints it
+                return run | video_payload(result)
+        return run
 
     run_command(body, json_output=json_output, debug=debug)
 

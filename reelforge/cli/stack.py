@@ -66,7 +66,9 @@ def register(app: typer.Typer) -> None:
             help="With --repair, also delete quarantined orphans (kept for review otherwise).",
         ),
         tenant: str | None = typer.Option(
-            None, "--tenant", help="Check only this tenant's objects (runs and slots: all)."
+            None,
+            "--tenant",
+            help="Check only this tenant's objects and stalled runs (other runs and slots: all).",
         ),
         json_output: bool = JsonOption,
         debug: bool = DebugOption,
@@ -110,6 +112,7 @@ def register(app: typer.Typer) -> None:
             ("dangling lineage rows", findings.dangling_assets),
             ("stuck activities", findings.stuck_activities),
             ("abandoned runs (process gone)", findings.abandoned_runs),
+            ("stalled runs (heartbeats stopped)", findings.stalled_runs),
             ("leaked slots", [f"{n}: {k}" for n, k in findings.leaked_slots.items()]),
         ]
         for name, items in rows:

@@ -62,7 +62,7 @@ TINY_SPEC = ModelSpec(
     default_preset="square",
     frames=17,
     fps=8,
-    steps={"quality": 16, "fast": 10},
+    steps={"quality": 16, "fast": 10, "turbo": 6},
     guidance_scale=4.0,
     guidance_scale_2=3.0,
     max_sequence_length=128,
@@ -81,7 +81,7 @@ WAN_SPEC = ModelSpec(
     default_preset="480p-landscape",
     frames=81,
     fps=16,
-    steps={"quality": 40, "fast": 30},
+    steps={"quality": 40, "fast": 30, "turbo": 20},
     guidance_scale=4.0,
     guidance_scale_2=3.0,
     max_sequence_length=512,
@@ -89,6 +89,33 @@ WAN_SPEC = ModelSpec(
     max_batch=4,
 )
 SPECS: dict[str, ModelSpec] = {"tiny": TINY_SPEC, "wan": WAN_SPEC}
+
+
+# ------------------------------------------------------------------------- size, length
+def check_preset(spec: ModelSpec, preset: str | None) -> None:
+    """Refuse a preset the model does not have, naming the ones it has."""
+    if preset is not None and preset not in spec.presets:
+        raise InvalidInput(
+            f"unknown preset {preset!r} for the {spec.kind} model; "
+            f"choose one of {', '.join(spec.presets)}"
+        )
+
+
+def frames_for_seconds(spec: ModelSpec, seconds: float | None) -> int | None:
+    """The 4n+1 frame count nearest to ``seconds`` at the model's fps (None: the model's
+    default), refused past the model's maximum with the longest length it can make."""
+    if seconds is None:
+        return None
+    if seconds <= 0:
+        raise InvalidInput(f"seconds must be positive, got {seconds:g}")
+    frames = 4 * max(1, round(seconds * spec.fps / 4)) + 1
+    if frames > spec.max_frames:
+        longest = (spec.max_frames - 1) / spec.fps
+        raise InvalidInput(
+            f"{seconds:g} s is {frames} frames at {spec.fps} fps, past the {spec.kind} model's "
+            f"maximum of {spec.max_frames}; use --seconds {longest:g} or less"
+        )
+    return frames
 
 
 # ------------------------------------------------------------------------------ locations
@@ -141,6 +168,17 @@ def check_checkpoint_dir(directory: Path | None) -> Path:
         index = json.loads((d / "model_index.json").read_text())
     except ValueError:
         raise InvalidInput(f"Wan checkpoint {d}: model_index.json is not valid JSON") from None
+    if index.get("_class_name") != "WanPipeline":
+        raise InvalidInput(
+            f"Wan checkpoint {d}: model_index.json has _class_name "
+            f"{index.get('_class_name')!r}, not 'WanPipeline'; point "
+            "REELFORGE_WAN_CHECKPOINT_DIR at a Wan2.2-T2V-A14B-Diffusers directory"
+        )
+    if not any(index.get("transformer_2") or ()):
+        raise InvalidInput(
+            f"Wan checkpoint {d} names no transformer_2 in model_index.json: not a two-expert "
+            "Wan2.2 checkpoint (Wan2.1 has one expert)"
+        )
     if index.get("boundary_ratio") is None:
         raise InvalidInput(
             f"Wan checkpoint {d} has no boundary_ratio in model_index.json: not a two-expert "

@@ -313,6 +313,17 @@ def in_process(*, fresh: bool = False) -> Iterator[None]:
         yield
 
 
+def queue_wait_seconds(flow_run: Any) -> float | None:
+    """How long a flow run waited to start: from when it was due (``expected_start_time``)
+    to its first start (a run being started now: its ``Running`` state)."""
+    started = flow_run.start_time
+    if started is None and flow_run.state is not None and flow_run.state.is_running():
+        started = flow_run.state.timestamp
+    if started is None or flow_run.expected_start_time is None:
+        return None
+    return round(max(0.0, (started - flow_run.expected_start_time).total_seconds()), 3)
+
+
 # --- which process runs a flow run --------------------------------------------------------------
 
 _PROCESS_TAG = "reelforge-process"

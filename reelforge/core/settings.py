@@ -130,6 +130,14 @@ class Settings(BaseSettings):
         description="`doctor --repair` deletes an orphan object only when older than this "
         "(an upload whose lineage is being written is never touched).",
     )
+    heartbeat_timeout_seconds: int = Field(
+        default=600,
+        ge=30,
+        le=86400,
+        description="A worker's run Running or Cancelling with no heartbeat for this long "
+        "is marked Crashed (by `doctor --repair` and the API's dispatcher), so it can be "
+        "retried; keep it at 3x PREFECT_FLOWS_HEARTBEAT_FREQUENCY (180 s by default) or more.",
+    )
 
     # --- Generation --------------------------------------------------------------------
     generator: Literal["tiny", "wan"] = Field(
@@ -147,6 +155,18 @@ class Settings(BaseSettings):
     gen_fp8: bool = Field(
         default=False,
         description="Wan on GPU: FP8 layerwise casting of the experts (fp8 storage, bf16 compute).",
+    )
+    speed_lora: Path | None = Field(
+        default=None,
+        description="Step-distillation LoRA of the turbo speed profile (Wan2.2-Lightning/LightX2V "
+        "format): one .safetensors for both experts, or a directory with "
+        "high_noise_model.safetensors and low_noise_model.safetensors. With it turbo runs 4 "
+        "steps without CFG.",
+    )
+    motion_guard: bool = Field(
+        default=False,
+        description="For fast/turbo clips, also generate the quality clip of the same prompt and "
+        "seed and record the motion ratio (the policy's motion_collapse may refuse the clip).",
     )
     gen_max_batch: int = Field(
         default=0, ge=0, description="Videos per generation batch; 0: the model's default."
@@ -235,11 +255,12 @@ class Settings(BaseSettings):
 
     # --- HTTP API and dashboard (reelforge/api) -------------------------------------------
     api_max_queued: int = Field(
-        default=50,
+        default=6000,
         ge=1,
         le=100_000,
-        description="Jobs a tenant may have waiting (not yet running); past it the API answers "
-        "429 with Retry-After.",
+        description="Videos a tenant may have waiting: a video job counts 1 until it runs, a "
+        "campaign its products x renditions until it finishes (the largest campaign the API "
+        "takes, 1,000 x 6, fits); past it the API answers 429 with Retry-After.",
     )
     api_retry_after_seconds: int = Field(
         default=10, ge=1, le=3600, description="Retry-After (seconds) sent with a 429."

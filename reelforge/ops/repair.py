@@ -7,6 +7,8 @@
 - abandoned runs: flow runs still 'Running' whose process on this machine is gone (killed
   mid-run: nothing could report the end); repaired by marking them Crashed, so that
   `reelforge retry` resumes them;
+- stalled runs: a worker's runs still 'Running' or 'Cancelling' whose heartbeats stopped
+  (their machine died with the worker and its flow process); repaired the same way;
 - leaked slots: generation slots (Prefect global concurrency limits ``reelforge-*``) that
   are taken but held by no lease, so nothing will ever give them back (a lease lost with
   a server's memory, or slots taken without one); repaired by releasing them.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -43,6 +46,7 @@ class Findings:
     dangling_assets: list[str] = field(default_factory=list)
     stuck_activities: list[str] = field(default_factory=list)
     abandoned_runs: list[str] = field(default_factory=list)
+    stalled_runs: list[str] = field(default_factory=list)
     leaked_slots: dict[str, int] = field(default_factory=dict)  # limit name -> slots
     repaired: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
@@ -55,6 +59,7 @@ class Findings:
             or self.dangling_assets
             or self.stuck_activities
             or self.abandoned_runs
+            or self.stalled_runs
             or self.leaked_slots
         )
 
@@ -71,7 +76,8 @@ def scan(
     runs: bool = True,
 ) -> Findings:
     """What crashes left behind. ``tenant`` limits the object checks to that tenant's
-    objects; ``runs=False`` skips the Prefect checks (abandoned runs, leaked slots)."""
+    objects and stalled runs; ``runs=False`` skips the Prefect checks (abandoned and
+    stalled runs, leaked slots)."""
     store = store or ObjectStore()
     now = now or datetime.now(UTC)
     if grace is None:
@@ -101,14 +107,17 @@ def scan(
         uri for uri in sorted(known) if uri.startswith(ours) and not store.exists(uri)
     ]
     if runs:
-        _scan_runs(findings, store.settings)
+        _scan_runs(findings, store.settings, tenant)
     return findings
 
 
-def _scan_runs(findings: Findings, settings: Settings) -> None:
-    from reelforge.ops.runs import abandoned_runs
+def _scan_runs(findings: Findings, settings: Settings, tenant: str | None) -> None:
+    from reelforge.ops.runs import abandoned_runs, stalled_runs
 
     findings.abandoned_runs = [str(run.id) for run in abandoned_runs()]
+    findings.stalled_runs = [
+        str(run.id) for run in stalled_runs(settings.heartbeat_timeout_seconds, tenant=tenant)
+    ]
     leaked = leaked_slots(settings)
     findings.leaked_slots = leaked or {}
     if leaked is None:
@@ -175,7 +184,7 @@ def repair(
     delete_quarantined: bool = False,
 ) -> Findings:
     """Fix what is safe: delete private orphans (not quarantined), close stuck activities,
-    mark abandoned runs Crashed and release leaked slots.
+    mark abandoned and stalled runs Crashed and release leaked slots.
 
     Dangling rows are reported, never deleted: they are evidence, and a restore from backup
     may bring the object back.
@@ -203,14 +212,18 @@ def repair(
                 )
             )
         findings.repaired += [f"closed stuck activity {a}" for a in findings.stuck_activities]
-    if findings.abandoned_runs:
-        import uuid
-
-        from reelforge.ops.runs import mark_crashed
+    if findings.abandoned_runs or findings.stalled_runs:
+        from reelforge.ops.runs import mark_crashed, mark_stalled
 
         for run_id in findings.abandoned_runs:
             mark_crashed(uuid.UUID(run_id), "its process is gone: found by `reelforge doctor`")
-            findings.repaired.append(f"marked run {run_id} Crashed: `reelforge retry` resumes it")
+        for run_id in findings.stalled_runs:
+            timeout = store.settings.heartbeat_timeout_seconds
+            mark_stalled(uuid.UUID(run_id), timeout, "`reelforge doctor`")
+        findings.repaired += [
+            f"marked run {run_id} Crashed: `reelforge retry` resumes it"
+            for run_id in (*findings.abandoned_runs, *findings.stalled_runs)
+        ]
     if findings.leaked_slots:
         from prefect import get_client
 

@@ -33,9 +33,12 @@ def run_video(
     from flows.video import video_flow
 
     listen(on_stage)
-    from reelforge.ops.runs import outages_named, raise_failure
+    from prefect import tags
 
-    with in_process(fresh=True), outages_named():  # new run: no heartbeats, no cache lookups
+    from reelforge.ops.runs import outages_named, raise_failure, tenant_tag
+
+    # new run: no heartbeats, no cache lookups; tagged so the tenant's ops view lists it
+    with in_process(fresh=True), outages_named(), tags(tenant_tag(job.tenant)):
         state = video_flow(job, return_state=True)
     if state.is_completed():
         return state.result()

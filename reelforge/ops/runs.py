@@ -17,14 +17,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
 from flows import FLOWS, load_flow
 from reelforge.core.errors import InvalidInput, ReelForgeError, ServiceUnavailable
-from reelforge.core.orchestration import in_process, process_gone, ready
+from reelforge.core.orchestration import in_process, process_gone, queue_wait_seconds, ready
+from reelforge.core.settings import get_settings
 
 STATUSES = (
     "scheduled",
@@ -38,6 +39,7 @@ STATUSES = (
     "paused",
 )
 RETRYABLE = ("FAILED", "CRASHED", "CANCELLED")
+TENANT_TAG = "tenant:"
 ACTIVE = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
 
 
@@ -55,8 +57,22 @@ class RunInfo(BaseModel):
     start_time: datetime | None = None
     end_time: datetime | None = None
     duration_s: float | None = None
+    queue_wait_s: float | None = None  # from when it was due to when it started
     run_count: int = 0
     process: str | None = None  # who runs it: a worker's pid, or `claim_process`'s tag
+    tags: list[str] = []
+    created: datetime | None = None
+    subject: str | None = None  # what it makes: a video's prompt, a campaign's name
+
+    @property
+    def tenant(self) -> str | None:
+        """The tenant the run works for (its ``tenant:<slug>`` tag), if it carries one."""
+        return next((t.removeprefix(TENANT_TAG) for t in self.tags if t.startswith(TENANT_TAG)), None)  # fmt: skip
+
+
+def tenant_tag(tenant: str) -> str:
+    """The tag every flow run carries for its tenant: the ops view lists a tenant's runs by it."""
+    return f"{TENANT_TAG}{tenant}"
 
 
 def _info(run: Any, flow_names: dict[uuid.UUID, str]) -> RunInfo:
@@ -76,15 +92,142 @@ def _info(run: Any, flow_names: dict[uuid.UUID, str]) -> RunInfo:
         start_time=run.start_time,
         end_time=run.end_time,
         duration_s=round(run.total_run_time.total_seconds(), 3) if run.total_run_time else None,
+        queue_wait_s=queue_wait_seconds(run),
         run_count=run.run_count,
         process=run.infrastructure_pid,
+        tags=list(run.tags or []),
+        created=run.created,
+        subject=_subject(run.parameters or {}),
     )
+
+
+def _subject(parameters: dict[str, Any]) -> str | None:
+    job, spec = parameters.get("job"), parameters.get("spec")
+    if isinstance(job, dict) and job.get("prompt"):
+        return str(job["prompt"])
+    if isinstance(spec, dict) and spec.get("name"):
+        return str(spec["name"])
+    return None
+
+
+def progress_of(run_ids: list[uuid.UUID]) -> dict[uuid.UUID, float]:
+    """How far each run got (percent), from the progress artifacts its flow keeps."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterType,
+    )
+
+    if not run_ids:
+        return {}
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=run_ids),
+                type=ArtifactFilterType(any_=["progress"]),
+            )
+        )
+    out: dict[uuid.UUID, float] = {}
+    for artifact in artifacts:
+        if artifact.flow_run_id is not None and isinstance(artifact.data, int | float):
+            out[artifact.flow_run_id] = max(float(artifact.data), out.get(artifact.flow_run_id, 0))
+    return out
 
 
 def abandoned_runs(limit: int = 200) -> list[RunInfo]:
     """Runs still ``Running`` (or ``Pending``) whose process on this machine is gone."""
     active = [*list_runs("running", limit=limit), *list_runs("pending", limit=limit)]
     return [run for run in active if process_gone(run.process)]
+
+
+HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
+EVENTS_PAGE = 50  # the most events Prefect's API returns per page
+
+
+def stalled_runs(
+    timeout_s: float,
+    *,
+    run_ids: list[uuid.UUID] | None = None,
+    tenant: str | None = None,
+    limit: int = 200,
+) -> list[RunInfo]:
+    """Runs of a worker still ``Running`` or ``Cancelling`` that have given no sign of life
+    (a ``prefect.flow-run.heartbeat`` event or a state change) for ``timeout_s``: their
+    machine died (kill -9 of the worker and its flow process, a host crash), so nothing
+    will ever report their end.
+
+    A worker's flow process sends a heartbeat every PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+    seconds (180 by default). In-process runs send none (``in_process``): ``abandoned_runs``
+    judges them by their process instead. ``run_ids``: only among these runs; ``tenant``:
+    only that tenant's (by tag).
+    """
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.filters import (
+        EventFilter,
+        EventNameFilter,
+        EventOccurredFilter,
+        EventResourceFilter,
+    )
+
+    ready()
+    since = datetime.now(UTC) - timedelta(seconds=timeout_s)
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.CANCELLING])
+                ),
+                deployment_id=FlowRunFilterDeploymentId(is_null_=False),
+                id=FlowRunFilterId(any_=run_ids) if run_ids is not None else None,
+                tags=FlowRunFilterTags(all_=[tenant_tag(tenant)]) if tenant else None,
+            ),
+            limit=limit,
+        )
+        quiet = {
+            f"prefect.flow-run.{run.id}": run
+            for run in runs
+            if run.state is not None and run.state.timestamp < since
+        }
+        if not quiet:
+            return []
+        page = client.read_events(
+            EventFilter(
+                occurred=EventOccurredFilter(since=since),
+                event=EventNameFilter(name=[HEARTBEAT_EVENT]),
+                resource=EventResourceFilter(id=list(quiet)),
+            ),
+            limit=EVENTS_PAGE,
+        )
+        while page is not None and quiet:
+            for event in page.events:
+                quiet.pop(event.resource.id, None)
+            page = page.get_next_page_sync(client)
+        names = _flow_names(client, list(quiet.values()))
+        return [_info(run, names) for run in quiet.values()]
+
+
+def _stalled(info: RunInfo) -> bool:
+    """Whether a worker's run has stopped sending heartbeats (see ``stalled_runs``)."""
+    if info.deployment_id is None or info.state not in ("RUNNING", "CANCELLING"):
+        return False
+    return bool(stalled_runs(get_settings().heartbeat_timeout_seconds, run_ids=[info.id]))
+
+
+def mark_stalled(run_id: uuid.UUID, timeout_s: float, found_by: str) -> None:
+    """Mark a run of ``stalled_runs`` Crashed, saying why, so that it can be retried."""
+    mark_crashed(
+        run_id, f"no heartbeat for {timeout_s:.0f}s (its machine died): found by {found_by}"
+    )
 
 
 def mark_crashed(run_id: uuid.UUID, why: str) -> None:
@@ -129,16 +272,24 @@ def get_run(run_id: str | uuid.UUID) -> RunInfo:
 
 
 def list_runs(
-    status: str | None = None, *, flow: str | None = None, limit: int = 20
+    status: str | None = None,
+    *,
+    flow: str | None = None,
+    limit: int = 20,
+    tenant: str | None = None,
+    top_level: bool = False,
 ) -> list[RunInfo]:
-    """Recent flow runs, newest first, optionally of one state and flow."""
+    """Recent flow runs, newest first, optionally of one state and flow; ``tenant``: only
+    that tenant's (by tag); ``top_level``: not the videos a campaign ran as its subflows."""
     from prefect import get_client
     from prefect.client.schemas.filters import (
         FlowFilter,
         FlowFilterName,
         FlowRunFilter,
+        FlowRunFilterParentTaskRunId,
         FlowRunFilterState,
         FlowRunFilterStateType,
+        FlowRunFilterTags,
     )
     from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
@@ -148,11 +299,13 @@ def list_runs(
     if not 1 <= limit <= 1000:
         raise InvalidInput(f"--limit {limit} is out of range: use 1 to 1000")
     ready()
-    run_filter = None
-    if status:
-        run_filter = FlowRunFilter(
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(status.upper())]))
-        )
+    run_filter = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(status.upper())]))
+        if status
+        else None,
+        tags=FlowRunFilterTags(all_=[tenant_tag(tenant)]) if tenant else None,
+        parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True) if top_level else None,
+    )
     flow_filter = FlowFilter(name=FlowFilterName(any_=[flow])) if flow else None
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
@@ -163,6 +316,17 @@ def list_runs(
         )
         names = _flow_names(client, runs)
         return [_info(run, names) for run in runs]
+
+
+def run_result(run_id: uuid.UUID) -> Any:
+    """What a finished run returned (its result persists to the results bucket)."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(run_id)
+    if run.state is None or not run.state.is_completed():
+        raise InvalidInput(f"run {run_id} has not completed: it has no result")
+    return run.state.result()
 
 
 def _load_flow(name: str) -> Any:
@@ -181,6 +345,9 @@ def retry_run(
     info = get_run(run_id)
     if info.state in ACTIVE and process_gone(info.process):
         mark_crashed(info.id, "its process is gone (killed or crashed mid-run)")
+        info = get_run(info.id)
+    elif _stalled(info):
+        mark_stalled(info.id, get_settings().heartbeat_timeout_seconds, "`reelforge retry`")
         info = get_run(info.id)
     if info.state not in RETRYABLE:
         hint = "it finished" if info.state == "COMPLETED" else "it has not finished"
@@ -265,8 +432,6 @@ def _outage(exc: BaseException) -> str | None:
     import sqlalchemy.exc
     import urllib3
 
-    from reelforge.core.settings import get_settings
-
     settings = get_settings()
     seen: BaseException | None = exc
     for _ in range(10):  # the cause chain, not for ever
@@ -349,9 +514,9 @@ def cancel_run(run_id: str | uuid.UUID) -> RunInfo:
     if info.state not in ACTIVE:
         raise InvalidInput(f"run {info.id} is {info.state_name}: there is nothing to cancel")
     running = info.state in ("RUNNING", "CANCELLING")
-    if running and info.deployment_id is None:
-        # No worker watches an in-process run: it is marked Cancelled, and its process
-        # finds out when it next reports a state.
+    if running and (info.deployment_id is None or _stalled(info)):
+        # No worker watches an in-process run, nor one whose machine died: it is marked
+        # Cancelled, and a process still running it finds out when it next reports a state.
         state = Cancelled(message="Cancelled with `reelforge cancel`")
     else:
         state = (Cancelling if running else Cancelled)(message="Cancelled with `reelforge cancel`")
@@ -371,8 +536,10 @@ def run_campaign(spec: Any, *, executor: str = "local", dry_run: bool = False) -
         from reelforge.ops.deployments import deploy_video
 
         deploy_video()
+    from prefect import tags
+
     logging.getLogger("prefect").setLevel(logging.WARNING)
-    with in_process(), outages_named():
+    with in_process(), outages_named(), tags(tenant_tag(spec.tenant)):
         state = campaign_flow(spec, executor=executor, dry_run=dry_run, return_state=True)
     run_id = str(state.state_details.flow_run_id)
     if not state.is_completed():

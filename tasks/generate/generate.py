@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from models.generator import GeneratedVideo, GenerationMetadata, GenerationRequest
+from models.generator import GeneratedVideo, GenerationMetadata, GenerationRequest, motion_check
 from models.service import get_service
+from reelforge.core.errors import BlockedBySafety
 
 
 class GenerationResult(BaseModel):
@@ -64,12 +65,38 @@ def generate_videos(requests: list[GenerationRequest | dict[str, Any]]) -> list[
 
 
 def generate_clip(
-    request: GenerationRequest | dict[str, Any], out: Path | None = None
+    request: GenerationRequest | dict[str, Any],
+    out: Path | None = None,
+    *,
+    motion_guard: bool = False,
 ) -> GenerationResult:
-    """One clip; written to ``out`` as mp4 when given."""
-    video = generate_videos([request])[0]
+    """One clip; written to ``out`` as mp4 when given. With ``motion_guard``, a fast or turbo
+    clip's motion is measured against the quality clip of the same prompt and seed (generated
+    too: the guard costs a quality generation) and recorded as ``metadata.motion``."""
+    request = as_request(request)
+    if motion_guard and request.speed != "quality":
+        reference = request.model_copy(update={"speed": "quality", "steps": None})
+        video, quality = generate_videos([request, reference])
+        # A copy: the service's result cache keeps the metadata as generated.
+        meta = video.metadata.model_copy(
+            update={"motion": motion_check(video.frames, quality.frames)}
+        )
+    else:
+        video = generate_videos([request])[0]
+        meta = video.metadata
     sha = write_mp4(video.frames, video.fps, out) if out is not None else None
-    return GenerationResult(path=out, sha256=sha, metadata=video.metadata)
+    return GenerationResult(path=out, sha256=sha, metadata=meta)
+
+
+def refuse_collapsed_motion(meta: GenerationMetadata, motion_collapse: str) -> None:
+    """``BlockedBySafety`` (exit 3) when the policy refuses a clip whose motion collapsed."""
+    if motion_collapse == "refuse" and meta.motion is not None and meta.motion.collapsed:
+        raise BlockedBySafety(
+            f"the {meta.speed} clip's motion collapsed ({meta.motion.ratio:.2f} of the quality "
+            "clip's frame-to-frame change); use --speed quality, or a policy with "
+            "motion_collapse: allow",
+            category="motion",
+        )
 
 
 def generate_clips(

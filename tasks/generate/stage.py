@@ -10,23 +10,36 @@ from prefect import task
 from db.models import AssetKind
 from models.generator import GenerationRequest
 from reelforge.core.caching import StageCache
+from reelforge.core.checkpoints import SPECS, frames_for_seconds
 from reelforge.core.failpoints import failpoint
 from reelforge.core.jobs import VideoJob
 from reelforge.core.orchestration import gpu_slot
 from reelforge.core.retry import TRANSIENT
-from tasks.generate.generate import generate_clip, generation_cache_key
+from reelforge.core.settings import get_settings
+from tasks.generate.generate import (
+    generate_clip,
+    generation_cache_key,
+    refuse_collapsed_motion,
+)
 from tasks.record import (
     AssetRef,
     Output,
     StageContext,
+    claim,
     failure_recorder,
     find_output,
+    local_copy,
     record_stage,
     register_reference,
 )
+from tasks.safety.policy import load_policy
+from tasks.styles import find_style
 
 
-def generation_request(job: VideoJob, prompt: str) -> GenerationRequest:
+def generation_request(
+    job: VideoJob, prompt: str, style: AssetRef | None = None
+) -> GenerationRequest:
+    """The job's generation request (``style``: the LoRA asset of ``job.style``)."""
     return GenerationRequest.parse(
         {
             "prompt": prompt,
@@ -35,6 +48,9 @@ def generation_request(job: VideoJob, prompt: str) -> GenerationRequest:
             "steps": job.steps,
             "speed": job.speed,
             "preset": job.generation_preset,
+            "frames": frames_for_seconds(SPECS[get_settings().generator], job.seconds),
+            "style_lora": None if style is None else local_copy(style),
+            "style_strength": job.style_strength,
         }
     )
 
@@ -50,15 +66,36 @@ def generate(
 ) -> tuple[AssetRef, bool]:
     """The raw clip and whether it came from the cache (same prompt, seed, params, model)."""
     failpoint("generate")
-    request = generation_request(job, prompt)
+    style = None if job.style is None else find_style(job.tenant, job.style)
+    request = generation_request(job, prompt, style)
     key = generation_cache_key(request)
-    cached = find_output(ctx, AssetKind.raw_clip, cache_key=key)
-    if cached is not None:
-        return cached, True
+    # Identical jobs in flight generate once: the others wait for the claim, then reuse it.
+    with claim(f"generate:{ctx.tenant_id}:{key}"):
+        cached = find_output(ctx, AssetKind.raw_clip, cache_key=key)
+        if cached is not None:
+            return cached, True
+        motion_collapse = load_policy(job.policy, tenant=job.tenant).motion_collapse
+        clip = make_clip(ctx, request, enhanced, motion_collapse=motion_collapse, style=style)
+        return clip, False
+
+
+def make_clip(
+    ctx: StageContext,
+    request: GenerationRequest,
+    enhanced: AssetRef,
+    *,
+    motion_collapse: str,
+    style: AssetRef | None = None,
+) -> AssetRef:
+    """Generate the clip on a GPU slot and record it with its model checkpoint and style
+    (``motion_collapse``: the policy's rule for fast clips whose motion collapsed)."""
     with tempfile.TemporaryDirectory(prefix="rf-gen-") as tmp:
         with gpu_slot():  # one of this machine's GPUs, leased
-            result = generate_clip(request, out=Path(tmp) / "clip.mp4")
+            result = generate_clip(
+                request, out=Path(tmp) / "clip.mp4", motion_guard=get_settings().motion_guard
+            )
         meta = result.metadata
+        refuse_collapsed_motion(meta, motion_collapse)
         checkpoint = register_reference(
             ctx,
             AssetKind.model_checkpoint,
@@ -74,7 +111,11 @@ def generate(
         (clip,) = record_stage(
             ctx,
             "generate",
-            used=[(enhanced, "prompt"), (checkpoint, "model")],
+            used=[
+                (enhanced, "prompt"),
+                (checkpoint, "model"),
+                *([] if style is None else [(style, "style")]),
+            ],
             outputs=[
                 Output(
                     path=result.path, kind=AssetKind.raw_clip, media=media, media_type="video/mp4"
@@ -84,6 +125,12 @@ def generate(
                 k: media[k]
                 for k in (
                     "seed",
+                    "speed",
+                    "step_cache",
+                    "speed_lora_sha256",
+                    "style_sha256",
+                    "style_strength",
+                    "motion",
                     "steps",
                     "guidance_scale",
                     "guidance_scale_2",
@@ -101,4 +148,4 @@ def generate(
             },
             model_version=meta.model_version,
         )
-    return clip, False
+    return clip

@@ -3,7 +3,8 @@
 * `ffmpeg_exe()`: the static ffmpeg shipped by imageio-ffmpeg (libx264, lut3d, drawtext, loudnorm).
 * `escape_filter_value()`: makes any string (a path, a colour) safe as one option value inside a
   filter graph, so user-controlled strings can never inject filter syntax.
-* `run_ffmpeg()`: runs one command, maps failures to one-line errors.
+* `run_ffmpeg()`: runs one command, maps failures to one-line errors; `run_ffmpeg_frames()`
+  also hands the raw frames of a last ``pipe:1`` output to a callback while ffmpeg runs.
 * `atomic_output()`: a temporary sibling path that is renamed onto the target only on success,
   so a failed render never leaves a half-written file behind.
 * `probe_video()`: reads a file's streams with PyAV (not with ffmpeg's own muxing code).
@@ -14,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -98,9 +100,7 @@ def run_ffmpeg(
     On failure raises `InvalidInput` (when the caller knows the failure means bad input) or
     `ReelForgeError`, with ffmpeg's last meaningful stderr line.
     """
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", *args]
-    if nice:
-        cmd = ["nice", "-n", str(nice), *cmd]
+    cmd = _ffmpeg_command(args, nice)
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(
@@ -109,10 +109,53 @@ def run_ffmpeg(
     except subprocess.TimeoutExpired as exc:
         raise ReelForgeError(f"{what}: ffmpeg timed out after {timeout:.0f} s") from exc
     dt = time.perf_counter() - t0
-    if proc.returncode != 0:
-        msg = f"{what}: ffmpeg failed: {_last_error_line(proc.stderr)}"
-        raise (InvalidInput(msg) if invalid_input else ReelForgeError(msg))
+    _raise_on_failure(proc.returncode, proc.stderr, what, invalid_input)
     return proc.stderr, dt
+
+
+def run_ffmpeg_frames(
+    args: Sequence[str],
+    *,
+    frame_bytes: int,
+    on_frame: Callable[[bytes], None],
+    what: str,
+    nice: int | None = None,
+    timeout: float | None = 3600,
+) -> tuple[str, float]:
+    """`run_ffmpeg` for a command whose last output is raw video on stdout (``pipe:1``): each
+    frame (``frame_bytes`` long) goes to ``on_frame`` while ffmpeg still runs."""
+    cmd = _ffmpeg_command(args, nice)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        try:
+            assert proc.stdout is not None
+            while chunk := proc.stdout.read(frame_bytes):
+                if len(chunk) != frame_bytes:
+                    raise ReelForgeError(f"{what}: ffmpeg ended in the middle of a frame")
+                on_frame(chunk)
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise ReelForgeError(f"{what}: ffmpeg timed out after {timeout:.0f} s") from exc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    _raise_on_failure(proc.returncode, stderr, what, invalid_input=False)
+    return stderr, time.perf_counter() - t0
+
+
+def _ffmpeg_command(args: Sequence[str], nice: int | None) -> list[str]:
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", *args]
+    return ["nice", "-n", str(nice), *cmd] if nice else cmd
+
+
+def _raise_on_failure(returncode: int, stderr: str, what: str, invalid_input: bool) -> None:
+    if returncode != 0:
+        msg = f"{what}: ffmpeg failed: {_last_error_line(stderr)}"
+        raise (InvalidInput(msg) if invalid_input else ReelForgeError(msg))
 
 
 @dataclass(frozen=True)

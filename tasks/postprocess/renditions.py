@@ -23,6 +23,11 @@ Personalisation: `render_base` renders the graded, branded, scored rendition onc
 high-quality mezzanine cached under a content key; `render_variant` only adds the text overlay
 and the AI label (never drawn into the base), re-encodes the video and copies the audio.
 
+Moderation's frames (``frames=``, a `FrameSink`): the same invocation writes a second output,
+the final video (after logo, text and label) split off before the encoder, scaled to the
+moderation model's input size and piped as raw RGB with the rendition's frame rate and length,
+so the safety gate judges the rendition's own frames without decoding the file again.
+
 Every output is written to a temporary sibling and renamed on success (`atomic_output`).
 """
 
@@ -35,7 +40,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -50,6 +55,7 @@ from .ffmpeg import (
     ffmpeg_version,
     probe_video,
     run_ffmpeg,
+    run_ffmpeg_frames,
 )
 from .logo import LogoSpec, logo_graph, place_logo, validate_logo
 from .lut import ResolvedLut, resolve_lut
@@ -405,12 +411,55 @@ def _build(
     return g, params
 
 
-def _command(g: _Graph, out_args: list[str], out: Path) -> list[str]:
+class FrameSink(Protocol):
+    """Takes the rendition's frames, in order, as ``size`` (width, height) RGB arrays."""
+
+    size: tuple[int, int]
+
+    def add(self, rgb: np.ndarray) -> None: ...
+
+
+def _split_frames(video: str, frames: FrameSink | None) -> tuple[str | None, str]:
+    """The filter that splits ``video`` (a label) into the encoder's input and a model-sized
+    RGB copy for ``frames`` (labels ``vfinal`` and ``vframes``), and the encoder's label."""
+    if frames is None:
+        return None, video
+    w, h = frames.size
+    chain = (
+        f"[{video}]split[vfinal][vsample];[vsample]scale={w}:{h}:flags=area,format=rgb24[vframes]"
+    )
+    return chain, "vfinal"
+
+
+def _frames_output(fps: int, duration: float) -> list[str]:
+    """The second output: raw frames on stdout, same frame rate and length as the rendition."""
+    return ["-map", "[vframes]", "-r", str(fps), "-t", f"{duration:.6f}", "-f", "rawvideo",
+            "-pix_fmt", "rgb24", "pipe:1"]  # fmt: skip
+
+
+def _run(cmd: list[str], frames: FrameSink | None, *, what: str, nice: int | None) -> float:
+    """Run a render; with ``frames``, hand them the frames of its second output."""
+    if frames is None:
+        return run_ffmpeg(cmd, what=what, nice=nice)[1]
+    w, h = frames.size
+
+    def add(raw: bytes) -> None:
+        frames.add(np.frombuffer(raw, np.uint8).reshape(h, w, 3))
+
+    return run_ffmpeg_frames(cmd, frame_bytes=w * h * 3, on_frame=add, what=what, nice=nice)[1]
+
+
+def _command(
+    g: _Graph, out_args: list[str], out: Path, frames: FrameSink | None = None,
+    frames_output: list[str] | None = None,
+) -> list[str]:  # fmt: skip
     args: list[str] = ["-v", "error"]
     for ia in g.inputs:
         args += ia
-    args += ["-filter_complex", ";".join(g.parts), "-map", "[vout]", "-map", "[aout]"]
-    return [*args, *out_args, str(out)]
+    split, video = _split_frames("vout", frames)
+    graph = ";".join([*g.parts, *([split] if split else [])])
+    args += ["-filter_complex", graph, "-map", f"[{video}]", "-map", "[aout]"]
+    return [*args, *out_args, str(out), *(frames_output if frames else [])]
 
 
 def _text_chain(text: TextSpec, preset: RenditionPreset, tmpdir: str) -> tuple[str, TextLayout]:
@@ -454,9 +503,11 @@ def render_rendition(
     cache_dir: str | os.PathLike[str],
     x264_preset: str = "veryfast",
     nice: int | None = None,
+    frames: FrameSink | None = None,
 ) -> RenditionResult:
     """The finished, publishable rendition in ONE ffmpeg invocation (plus the cached loudness
-    pass 1 when there is music); ``label``: the visible AI disclosure to draw."""
+    pass 1 when there is music); ``label``: the visible AI disclosure to draw; ``frames``:
+    receives the rendition's frames from the same invocation (module doc)."""
     t0 = time.perf_counter()
     out = Path(out)
     p = _prepare(clip, preset, lut, logo, audio, duration, cache_dir, nice)
@@ -471,8 +522,8 @@ def render_rendition(
             "-movflags", "+faststart", "-f", "mp4",
         ]  # fmt: skip
         with atomic_output(out) as tmp:
-            cmd = _command(g, out_args, tmp)
-            _, dt = run_ffmpeg(cmd, what=f"render {preset.name}", nice=nice)
+            cmd = _command(g, out_args, tmp, frames, _frames_output(preset.fps, p.duration))
+            dt = _run(cmd, frames, what=f"render {preset.name}", nice=nice)
     return _result(out, preset, p.duration, t0, dt, p.inputs, params, cmd, layout)
 
 
@@ -554,11 +605,13 @@ def render_variant(
     label: AiLabel | None = None,
     x264_preset: str = "superfast",
     nice: int | None = None,
+    frames: FrameSink | None = None,
 ) -> RenditionResult:
     """A per-user variant: the cached base + this user's text, video re-encoded, audio copied.
 
     x264 ``superfast`` by default (about 25 % faster than ``veryfast``; at 5-8 Mbps the quality
-    difference is not visible): variants are the part that scales with the number of users."""
+    difference is not visible): variants are the part that scales with the number of users.
+    ``frames``: as for `render_rendition`."""
     t0 = time.perf_counter()
     out = Path(out)
     preset = base.preset
@@ -568,14 +621,17 @@ def render_variant(
         position = (base.params.get("logo") or {}).get("position")
         chain, layout, drawn = _overlay_chain(text, label, position, preset, td)
         vf = chain or "null"
+        split, video = _split_frames("vout", frames)
+        graph = f"[0:v]{vf}[vout]" + (f";{split}" if split else "")
         args = [
-            "-v", "error", "-i", base.path, "-filter_complex", f"[0:v]{vf}[vout]",
-            "-map", "[vout]", "-map", "0:a", *video_encode_args(preset, x264_preset),
+            "-v", "error", "-i", base.path, "-filter_complex", graph,
+            "-map", f"[{video}]", "-map", "0:a", *video_encode_args(preset, x264_preset),
             "-c:a", "copy", "-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4",
         ]  # fmt: skip
         with atomic_output(out) as tmp:
-            cmd = [*args, str(tmp)]
-            _, dt = run_ffmpeg(cmd, what=f"render variant {preset.name}", nice=nice)
+            extra = _frames_output(preset.fps, base.duration) if frames else []
+            cmd = [*args, str(tmp), *extra]
+            dt = _run(cmd, frames, what=f"render variant {preset.name}", nice=nice)
     inputs = {**base.inputs, "base": base.key}
     params = {**base.params, "variant": True, **drawn}
     return _result(out, preset, base.duration, t0, dt, inputs, params, cmd, layout)

@@ -4,6 +4,11 @@ Personalised jobs render only their overlay on top of the shared, cached base. E
 carries the visible AI label (unless the tenant's policy turns it off) and is signed with its
 content credentials (C2PA) before it is recorded, so the recorded rendition, the one the
 safety gate checks and the one published are the same signed file.
+
+The rendition's safety gate runs in this task, on the frames of the render's own ffmpeg pass
+(``RenderFrames``: a second, model-sized output of the same invocation, tied to the file by its
+video track, which signing leaves unchanged), so the rendition is not decoded again; its
+verdicts are recorded before the task returns, and a blocked rendition never leaves it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from prefect import task
 from pydantic import BaseModel
 
 from db.models import AssetKind
-from reelforge.core.caching import StageCache
+from reelforge.core.caching import StageCache, digest, package_digest
 from reelforge.core.errors import InvalidInput
 from reelforge.core.failpoints import failpoint
 from reelforge.core.jobs import VideoJob
@@ -43,6 +48,7 @@ from tasks.postprocess.logo import LogoSpec
 from tasks.postprocess.overlay import AiLabel, TextSpec, ai_label_for
 from tasks.postprocess.renditions import (
     PIPELINE_VERSION,
+    RenditionPreset,
     RenditionResult,
     make_preview,
     make_thumbnail,
@@ -57,12 +63,17 @@ from tasks.record import (
     Output,
     StageContext,
     cache_file,
+    claim,
     failure_recorder,
     find_output,
     local_copy,
+    made_with,
     record_stage,
 )
 from tasks.safety.policy import load_policy
+from tasks.safety.stage import judge_rendition
+from tasks.safety.verdicts import ModerationError
+from tasks.safety.visual import RenderFrames
 
 # 9:16 keeps the right edge clear of the platforms' action rail.
 LOGO_POSITION = {"16:9": "top-right", "1:1": "top-right", "9:16": "top-left"}
@@ -86,10 +97,55 @@ class Rendered(BaseModel):
 def postprocess(
     ctx: StageContext, job: VideoJob, clip: AssetRef, brand: BrandKit, overlay: AssetRef | None
 ) -> Rendered:
-    """Grade, brand and encode the clip as the job's rendition, with thumbnail and preview."""
+    """Grade, brand and encode the clip as the job's rendition, with thumbnail and preview, and
+    pass them through the safety gate."""
     failpoint("postprocess")
+    key = render_key(job, clip, brand, overlay)
+    # Identical jobs in flight render once: the others wait for the claim, then reuse it.
+    with claim(f"postprocess:{ctx.tenant_id}:{key}"):
+        earlier = find_output(ctx, AssetKind.rendition, render_key=key)
+        if earlier is not None:
+            reused = rendered_from(earlier)
+            # judged again, on its file: this run's verdict, and a blocked one stops here
+            judge_rendition(ctx, reused.rendition, reused.thumbnail, job.policy, None)
+            return reused
+        return render(ctx, job, clip, brand, overlay, key)
+
+
+def render_key(job: VideoJob, clip: AssetRef, brand: BrandKit, overlay: AssetRef | None) -> str:
+    """Everything a rendition is made from: the job (rendition, text, policy, prompt for the
+    manifest), the clip, the brand kit, the overlay, and the code and pipeline versions."""
+    return digest("postprocess", PIPELINE_VERSION, package_digest(__name__), job, clip, brand,
+                  overlay)  # fmt: skip
+
+
+def rendered_from(rendition: AssetRef) -> Rendered:
+    """An earlier rendition with the thumbnail and preview made along with it."""
+    made = made_with(rendition)
+    media = rendition.media
+    return Rendered(
+        rendition=rendition,
+        thumbnail=made[AssetKind.thumbnail],
+        preview=made[AssetKind.preview],
+        width=int(media["width"]),
+        height=int(media["height"]),
+        duration=float(media["duration"]),
+    )
+
+
+def render(
+    ctx: StageContext,
+    job: VideoJob,
+    clip: AssetRef,
+    brand: BrandKit,
+    overlay: AssetRef | None,
+    key: str,
+) -> Rendered:
+    """Grade, brand, encode and sign the rendition, then record it (its ``render_key`` in
+    its media, for the next identical job), then judge it on its render pass's frames."""
     preset = rendition_preset(job.aspect, job.quality, job.fps)
     disclosure = disclosure_for(job)
+    frames = render_frames(job, preset)
     with tempfile.TemporaryDirectory(prefix="rf-pp-") as tmp:
         out = Path(tmp) / f"{preset.name}.mp4"
         result = render_rendition(
@@ -104,18 +160,32 @@ def postprocess(
             text=TextSpec(job.text) if job.text else None,
             label=label_to_draw(disclosure),
             cache_dir=postprocess_cache_dir(),
+            frames=frames,
         )
+        if frames:
+            frames.bind(out)
         result = sign_rendition(
             ctx, out, result, job=job, clip=clip, brand=brand, disclosure=disclosure
         )
-        return record_rendition(
+        rendered = record_rendition(
             ctx,
             out,
             result,
             used=rendition_inputs(clip, brand, overlay),
-            media={"preset": preset.name},
+            media={"preset": preset.name, "render_key": key},
             parameters={"preset": preset.name, **result.params},
         )
+        judge_rendition(ctx, rendered.rendition, rendered.thumbnail, job.policy, frames)
+        return rendered
+
+
+def render_frames(job: VideoJob, preset: RenditionPreset) -> RenderFrames | None:
+    """The safety gate's sampler for this render pass; None without a moderation model (the
+    gate then fails closed on the file and records why)."""
+    try:
+        return RenderFrames(job.policy, width=preset.width, height=preset.height, fps=preset.fps)
+    except ModerationError:
+        return None
 
 
 def rendition_inputs(
@@ -190,9 +260,11 @@ def personalise(
     ctx: StageContext, job: VideoJob, clip: AssetRef, brand: BrandKit, overlay: AssetRef | None
 ) -> Rendered:
     """One user's rendition: the graded, branded, scored base comes from the content-keyed
-    cache (``render_base``); only this user's text overlay is rendered (``render_variant``)."""
+    cache (``render_base``); only this user's text overlay is rendered (``render_variant``);
+    then the gate, as in ``render``."""
     failpoint("postprocess")
     preset = rendition_preset(job.aspect, job.quality, job.fps)
+    frames = render_frames(job, preset)
     base = render_base(
         local_copy(clip),
         preset,
@@ -207,11 +279,13 @@ def personalise(
         out = Path(tmp) / f"{preset.name}.mp4"
         disclosure = disclosure_for(job)
         text = TextSpec(job.text) if job.text else None
-        result = render_variant(base, out, text, label=label_to_draw(disclosure))
+        result = render_variant(base, out, text, label=label_to_draw(disclosure), frames=frames)
+        if frames:
+            frames.bind(out)
         result = sign_rendition(
             ctx, out, result, job=job, clip=clip, brand=brand, disclosure=disclosure
         )
-        return record_rendition(
+        rendered = record_rendition(
             ctx,
             out,
             result,
@@ -224,6 +298,8 @@ def personalise(
                 "seconds_base": base.seconds,
             },
         )
+        judge_rendition(ctx, rendered.rendition, rendered.thumbnail, job.policy, frames)
+        return rendered
 
 
 # --- content credentials and the AI label -----------------------------------------------------

@@ -11,11 +11,10 @@ from __future__ import annotations
 import contextlib
 
 from prefect import task
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.lineage import mark_published
-from db.models import Activity, ActivityStatus, Asset
+from db.models import Asset
 from db.session import session_scope
 from db.webhooks import enqueue_event
 from reelforge.core.caching import StageCache
@@ -25,43 +24,36 @@ from reelforge.core.retry import TRANSIENT
 from reelforge.core.settings import get_settings
 from reelforge.core.storage import ObjectStore
 from tasks.postprocess.stage import Rendered, require_signed
-from tasks.record import AssetRef, StageContext, failure_recorder, record_stage, webhook_subject
-
-
-def _published_by_this_run(ctx: StageContext) -> bool:
-    """Whether this flow run's publish already committed (a retry after a crash that
-    followed the commit: recording it again would say it happened twice)."""
-    if ctx.flow_run_id is None:
-        return False
-    with session_scope() as session:
-        query = select(Activity.id).where(
-            Activity.flow_run_id == ctx.flow_run_id,
-            Activity.stage == "publish",
-            Activity.status == ActivityStatus.succeeded,
-        )
-        return session.scalars(query.limit(1)).first() is not None
-
-
-@task(
-    name="publish",
-    cache_policy=StageCache(stage="publish"),
-    on_failure=[failure_recorder("publish")],
-    **TRANSIENT,
+from tasks.record import (
+    AssetRef,
+    StageContext,
+    claim,
+    failure_recorder,
+    record_stage,
+    webhook_subject,
 )
-def publish(
-    ctx: StageContext, rendered: Rendered, store: ObjectStore | None = None
-) -> PublishedVideo:
-    """Copy the checked rendition and thumbnail to the published bucket and mark them."""
-    failpoint("publish")
-    if get_settings().c2pa_signing:
-        require_signed(rendered.rendition)  # nothing unsigned is published
-    store = store or ObjectStore()
+
+
+def _published_uris(targets: list[AssetRef]) -> dict[str, str] | None:
+    """Where the targets were published, if all of them already were: by an identical job
+    (they share one rendition) or by this run before a crash that followed the commit.
+    Recording it again would say it happened twice."""
+    with session_scope() as session:
+        rows = [session.get_one(Asset, ref.id) for ref in targets]
+        if any(row.published_uri is None for row in rows):
+            return None
+        return {ref.uri: str(row.published_uri) for ref, row in zip(targets, rows, strict=True)}
+
+
+def _publish_once(ctx: StageContext, rendered: Rendered, store: ObjectStore) -> dict[str, str]:
+    """Copy and mark the rendition and thumbnail, unless they were published already;
+    the published URI of each by its private URI."""
     targets: list[AssetRef] = [rendered.rendition, rendered.thumbnail]
+    earlier = _published_uris(targets)
+    if earlier is not None:
+        return earlier  # nothing to copy or record: the objects and rows are there
     published: dict[str, str] = {}
     created: list[str] = []
-    if _published_by_this_run(ctx):
-        published = {ref.uri: store.published_uri(ref.uri, tenant=ctx.tenant) for ref in targets}
-        targets = []  # nothing to copy or record: the objects and rows are there
     try:
         for ref in targets:
             uri = store.published_uri(ref.uri, tenant=ctx.tenant)
@@ -86,19 +78,38 @@ def publish(
             }
             enqueue_event(session, ctx.tenant_id, "video.completed", completed)
 
-        if targets:
-            record_stage(
-                ctx,
-                "publish",
-                used=[(rendered.rendition, "rendition"), (rendered.thumbnail, "thumbnail")],
-                parameters={"published": list(published.values())},
-                then=mark,
-            )
+        record_stage(
+            ctx,
+            "publish",
+            used=[(rendered.rendition, "rendition"), (rendered.thumbnail, "thumbnail")],
+            parameters={"published": list(published.values())},
+            then=mark,
+        )
     except BaseException:
         for uri in created:
             with contextlib.suppress(Exception):
                 store.delete(uri)
         raise
+    return published
+
+
+@task(
+    name="publish",
+    cache_policy=StageCache(stage="publish"),
+    on_failure=[failure_recorder("publish")],
+    **TRANSIENT,
+)
+def publish(
+    ctx: StageContext, rendered: Rendered, store: ObjectStore | None = None
+) -> PublishedVideo:
+    """Copy the checked rendition and thumbnail to the published bucket and mark them."""
+    failpoint("publish")
+    if get_settings().c2pa_signing:
+        require_signed(rendered.rendition)  # nothing unsigned is published
+    store = store or ObjectStore()
+    # Identical jobs in flight publish once: the others wait for the claim, then reuse it.
+    with claim(f"publish:{rendered.rendition.id}"):
+        published = _publish_once(ctx, rendered, store)
     failpoint("published")  # crash tests: published and recorded, the run not yet finished
     video_uri = published[rendered.rendition.uri]
     return PublishedVideo(

@@ -81,6 +81,9 @@ class Policy(BaseModel):
     # the prompt text (off: prompts can hold names or unreleased product details).
     ai_label: bool = True
     manifest_prompt: bool = False
+    # A fast/turbo clip whose motion collapsed against the quality clip (REELFORGE_MOTION_GUARD
+    # measures it): allow records it in the clip's metadata, refuse blocks the job (exit 3).
+    motion_collapse: Literal["allow", "refuse"] = "allow"
     file_sha256: str = ""
 
     @property

@@ -1,4 +1,5 @@
-"""Safety stages: the text gate before any GPU time, the visual gate after each render.
+"""Safety stages: the text gate (and the logo) before any GPU time, the visual gate after each
+render (the rendition's inside the post-processing task, on its render pass's own frames).
 
 Both fail closed: an error inside moderation is recorded as a failing verdict and stops
 the run, so nothing unchecked can reach the publish stage (PostgreSQL also refuses it).
@@ -31,7 +32,7 @@ from tasks.record import (
 )
 from tasks.safety.text import check_text
 from tasks.safety.verdicts import TextBlocked, VisualBlocked, VisualVerdict
-from tasks.safety.visual import moderate_file
+from tasks.safety.visual import RenderFrames, moderate_file
 
 
 def _queue_blocked(
@@ -92,8 +93,11 @@ def check_texts(
     enhanced: AssetRef,
     enhanced_text: str,
     job: VideoJob,
+    logo: AssetRef | None = None,
 ) -> None:
-    """The raw prompt, the enhanced prompt (an enhancer can bring risk back) and overlays."""
+    """The raw prompt, the enhanced prompt (an enhancer can bring risk back) and overlays;
+    then the brand's logo through the visual gate (its own ``visual_safety`` activity and
+    verdict), in this one task run since both come before any GPU time."""
     failpoint("text-safety")
     texts = {
         "prompt": (inputs[AssetKind.prompt], job.prompt),
@@ -102,6 +106,8 @@ def check_texts(
     if job.text:
         texts["overlay_text"] = (inputs[AssetKind.overlay_text], job.text)
     check_text_assets(ctx, texts, job.policy)
+    if logo is not None:
+        judge(ctx, [logo], job.policy)
 
 
 @task(
@@ -119,6 +125,35 @@ def moderate(
     ``at``) is judged as that rendition's frame, in one pass with it, and shares its verdict.
     """
     failpoint("visual-safety")
+    return judge(ctx, refs, policy, store)
+
+
+def judge_rendition(
+    ctx: StageContext,
+    rendition: AssetRef,
+    thumbnail: AssetRef,
+    policy: str,
+    frames: RenderFrames | None,
+) -> list[VisualVerdict]:
+    """The gate on a rendition and its thumbnail, inside the post-processing task that made
+    them: the rendition is judged on the frames of its own render pass (``frames``, checked
+    against the file; None: the file is decoded), the thumbnail as its frame, and the
+    verdicts are recorded as a ``visual_safety`` activity before anything can be published.
+    Blocked or failed: the two are quarantined and ``VisualBlocked`` is raised, as by
+    ``moderate``."""
+    return judge(ctx, [rendition, thumbnail], policy, None, frames)
+
+
+def judge(
+    ctx: StageContext,
+    refs: list[AssetRef],
+    policy: str,
+    store: ObjectStore | None = None,
+    frames: RenderFrames | None = None,
+) -> list[VisualVerdict]:
+    """Judge ``refs``, record every verdict (fail closed: an error is a failing verdict) and
+    quarantine and raise ``VisualBlocked`` if any did not pass. ``frames``: the render pass's
+    samples of the rendition among ``refs``."""
     store = store or ObjectStore()
     items = [(ref, local_copy(ref, store)) for ref in refs]
     pair = _rendition_and_its_thumbnail(items)
@@ -131,6 +166,8 @@ def moderate(
             thumb, thumb_path = pair[1]
             extra = dict(thumbnail=thumb_path, thumbnail_time=float(thumb.media["at"]),
                          thumbnail_is_frame=True)  # fmt: skip
+        if frames is not None and ref.kind == AssetKind.rendition:
+            extra["rendered"] = frames
         try:
             found[ref.id] = moderate_file(path, policy=policy, **extra)
         except Exception as exc:  # fail closed: the error is the verdict

@@ -110,6 +110,8 @@ class MediaInfo(_Base):
     duration_s: float | None = None
     fps: float | None = None
     frames_decoded: int = 0
+    # "render pass": the frames came from the render's own ffmpeg pass (see RenderFrames)
+    frames_from: Literal["decoded", "render pass"] = "decoded"
     sha256: str
 
 

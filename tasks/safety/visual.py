@@ -22,6 +22,7 @@ import math
 import re
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,6 +167,68 @@ def _luma_grid(frame) -> np.ndarray:
     return frame.to_ndarray(format="gray", width=64, height=36).astype(np.float32)
 
 
+class FrameSelector:
+    """Chooses the frames the gate samples from a video, fed one frame at a time (module doc).
+
+    Both sources feed it alike: decoding a file (``sample_video``) and the render's own
+    ffmpeg pass (``RenderFrames``). ``rgb`` is called only for a frame that is sampled.
+    """
+
+    def __init__(self, policy: VisualPolicy, *, thumbnail_time: float | None = None,
+                 on_batch: Callable[[list[Sample]], None] | None = None) -> None:  # fmt: skip
+        self.policy = policy
+        self.interval = 1.0 / policy.sample_fps
+        self.thumbnail_time = thumbnail_time
+        self.on_batch = on_batch
+        self.samples: list[Sample] = []
+        self.count = 0
+        self._next_grid = 0.0
+        self._prev_luma: np.ndarray | None = None
+        self._last: tuple[float, Callable[[], np.ndarray], float, bool] | None = None
+
+    def add(self, t: float, luma: np.ndarray, rgb: Callable[[], np.ndarray], scale: float) -> None:
+        reasons: list[str] = []
+        if self.count == 0:
+            reasons.append("first")
+        if t >= self._next_grid - 1e-6:
+            reasons.append("interval")
+            self._next_grid = (math.floor(t / self.interval + 1e-6) + 1) * self.interval
+        prev = self._prev_luma
+        if (
+            prev is not None
+            and prev.shape == luma.shape
+            and float(np.abs(luma - prev).mean()) / 255.0 >= self.policy.scene_threshold
+        ):
+            reasons.append("scene")
+        if self.thumbnail_time is not None and t >= self.thumbnail_time - 1e-6:
+            reasons.append("thumbnail")
+            self.thumbnail_time = None
+        self._prev_luma = luma
+        if reasons:
+            self.samples.append(Sample(round(t, 4), reasons, rgb(), scale))
+            if self.on_batch is not None and len(self.samples) >= self.policy.batch_size:
+                self.on_batch(self.samples)
+                self.samples = []
+        self._last = (t, rgb, scale, bool(reasons))
+        self.count += 1
+
+    @property
+    def last_time(self) -> float:
+        return self._last[0] if self._last else 0.0
+
+    def finish(self) -> list[Sample]:
+        """The samples not yet handed to ``on_batch``, the last frame marked (or added)."""
+        if self._last is None:
+            return self.samples
+        t, rgb, scale, sampled = self._last
+        pending = ["thumbnail"] if self.thumbnail_time is not None else []
+        if not sampled:
+            self.samples.append(Sample(round(t, 4), ["last", *pending], rgb(), scale))
+        elif self.samples:
+            self.samples[-1].reasons += ["last", *pending]
+        return self.samples
+
+
 def sample_video(
     path: Path,
     *,
@@ -183,45 +246,16 @@ def sample_video(
     except (av.error.FFmpegError, ValueError) as exc:
         raise InvalidInput(f"{path.name}: neither an image nor a video FFmpeg can read") from exc
     try:
-        if container.format.name in REFUSED_FORMATS or not container.streams.video:
-            raise InvalidInput(f"{path.name}: no video stream (is this an image or a video?)")
-        stream = container.streams.video[0]
-        cc = stream.codec_context
-        w, h = cc.width, cc.height
-        if w <= 0 or h <= 0:
-            raise InvalidInput(f"{path.name}: video stream has no frame size")
-        if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_VIDEO_PIXELS:
-            raise InvalidInput(
-                f"{path.name}: video is {w}x{h}, over the limit of "
-                f"{MAX_VIDEO_PIXELS // 1_000_000} MP; refused before decoding"
-            )
-        duration = None
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / 1_000_000
-        if duration is not None and duration > policy.max_duration_s:
-            raise InvalidInput(
-                f"{path.name}: video is {duration:.0f} s long, over the limit of "
-                f"{policy.max_duration_s:.0f} s of this policy"
-            )
-        rate = float(stream.average_rate) if stream.average_rate else None
+        stream, w, h, duration, rate = _video_header(path, container, policy)
         stream.thread_type = "AUTO"
         # skip H.264/HEVC deblocking: about 15% less decode CPU, no effect on what is shown
         # to the detector at 320 px
         stream.codec_context.options = {"skip_loop_filter": "all"}
         tw, th, scale = _fit(w, h, size)
-        interval = 1.0 / policy.sample_fps
-        samples: list[Sample] = []
-        next_grid = 0.0
-        prev_luma: np.ndarray | None = None
-        last_frame = None
-        last_t = 0.0
-        last_sampled = False
-        thumb_pending = thumbnail_time is not None
-        idx = 0
+        selector = FrameSelector(policy, thumbnail_time=thumbnail_time, on_batch=on_batch)
         try:
             for frame in container.decode(stream):
+                idx = selector.count
                 t = float(frame.time) if frame.time is not None else idx * (1.0 / (rate or 25.0))
                 if idx == 0:
                     t0 = t
@@ -230,46 +264,21 @@ def sample_video(
                     raise InvalidInput(
                         f"{path.name}: video runs past the {policy.max_duration_s:.0f} s limit"
                     )
-                luma = _luma_grid(frame)
-                reasons: list[str] = []
-                if idx == 0:
-                    reasons.append("first")
-                if t >= next_grid - 1e-6:
-                    reasons.append("interval")
-                    next_grid = (math.floor(t / interval + 1e-6) + 1) * interval
-                if prev_luma is not None and prev_luma.shape == luma.shape:
-                    score = float(np.abs(luma - prev_luma).mean()) / 255.0
-                    if score >= policy.scene_threshold:
-                        reasons.append("scene")
-                if thumb_pending and t >= float(thumbnail_time) - 1e-6:  # type: ignore[arg-type]
-                    reasons.append("thumbnail")
-                    thumb_pending = False
-                prev_luma = luma
-                if reasons:
-                    rgb = frame.to_ndarray(format="rgb24", width=tw, height=th)
-                    samples.append(Sample(round(t, 4), reasons, rgb, scale))
-                    if on_batch is not None and len(samples) >= policy.batch_size:
-                        on_batch(samples)
-                        samples = []
-                last_frame, last_t, last_sampled = frame, t, bool(reasons)
-                idx += 1
+
+                def rgb(frame=frame) -> np.ndarray:
+                    return frame.to_ndarray(format="rgb24", width=tw, height=th)
+
+                selector.add(t, _luma_grid(frame), rgb, scale)
         except av.error.FFmpegError as exc:
             raise InvalidInput(f"{path.name}: corrupt video data ({str(exc)[:120]})") from exc
-        if idx == 0:
+        if selector.count == 0:
             raise InvalidInput(f"{path.name}: the video has no frames")
+        last_t = selector.last_time
         if duration and duration > 2.0 and last_t < duration * 0.8 - 1.0:
             # decoders conceal damage: a clip that ends early was not fully checked
             raise ModerationError(
                 f"{path.name}: decoded only {last_t:.1f} s of {duration:.1f} s; not fully checked"
             )
-        if not last_sampled:
-            extra = ["last"] + (["thumbnail"] if thumb_pending else [])
-            rgb = last_frame.to_ndarray(format="rgb24", width=tw, height=th)
-            samples.append(Sample(round(last_t, 4), extra, rgb, scale))
-        elif samples:
-            samples[-1].reasons.append("last")
-            if thumb_pending:
-                samples[-1].reasons.append("thumbnail")
         media = MediaInfo(
             path=str(path),
             kind="video",
@@ -278,12 +287,148 @@ def sample_video(
             height=h,
             duration_s=duration if duration is not None else last_t,
             fps=rate,
-            frames_decoded=idx,
+            frames_decoded=selector.count,
             sha256=sha256_file(path),
         )
-        return samples, media
+        return selector.finish(), media
     finally:
         container.close()
+
+
+def _video_header(path: Path, container, policy: VisualPolicy):
+    """(stream, width, height, duration or None, frame rate or None) of a video container,
+    refused before decoding when it is no video, too large or too long for the policy."""
+    if container.format.name in REFUSED_FORMATS or not container.streams.video:
+        raise InvalidInput(f"{path.name}: no video stream (is this an image or a video?)")
+    stream = container.streams.video[0]
+    cc = stream.codec_context
+    w, h = cc.width, cc.height
+    if w <= 0 or h <= 0:
+        raise InvalidInput(f"{path.name}: video stream has no frame size")
+    if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_VIDEO_PIXELS:
+        raise InvalidInput(
+            f"{path.name}: video is {w}x{h}, over the limit of "
+            f"{MAX_VIDEO_PIXELS // 1_000_000} MP; refused before decoding"
+        )
+    duration = None
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / 1_000_000
+    if duration is not None and duration > policy.max_duration_s:
+        raise InvalidInput(
+            f"{path.name}: video is {duration:.0f} s long, over the limit of "
+            f"{policy.max_duration_s:.0f} s of this policy"
+        )
+    rate = float(stream.average_rate) if stream.average_rate else None
+    return stream, w, h, duration, rate
+
+
+# --- frames from the render pass ---------------------------------------------------------------
+
+
+def video_track_sha256(path: str | Path) -> str:
+    """sha256 of a file's video packets (bytes, timestamps, key flags), read without decoding:
+    equal for a rendition and its C2PA-signed copy, whose manifest box changes only the
+    container around them."""
+    import hashlib
+
+    import av
+
+    digest = hashlib.sha256()
+    with av.open(str(path)) as container:
+        for packet in container.demux(video=0):
+            if packet.size:
+                digest.update(f"{packet.pts}:{packet.dts}:{int(packet.is_keyframe)}:".encode())
+                digest.update(bytes(packet))
+    return digest.hexdigest()
+
+
+def _rgb_luma_grid(rgb: np.ndarray) -> np.ndarray:
+    """The luma grid of ``_luma_grid`` from an RGB frame: BT.709 Y in the video range (16-235),
+    as the Y plane of the rendition holds it, so scene scores match the decoding path."""
+    step = max(1, rgb.shape[1] // 64)
+    grid = rgb[::step, ::step].astype(np.float32)
+    y = grid @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    return y * (219.0 / 255.0) + 16.0
+
+
+class RenderFrames:
+    """The gate's samples taken from the render's own ffmpeg pass: a second, model-sized rgb24
+    output of the same filter graph as the rendition (``render_rendition(frames=...)``), so
+    the finished file need not be decoded again. Frame ``i`` is the rendition's frame ``i``
+    (same graph, same output frame rate), at ``i / fps`` seconds.
+
+    ``bind(path)`` ties the samples to the file rendered (its video track's sha256);
+    ``moderate_file(rendered=...)`` judges a file with them only if its frame count and video
+    track match, and fails closed otherwise.
+    """
+
+    def __init__(self, policy: str | Path | Policy | None, *, width: int, height: int,
+                 fps: int, model: ModerationModel | None = None) -> None:  # fmt: skip
+        pol = load_policy(policy)
+        try:
+            size = (model or get_model()).info.input_size
+        except ModerationModelError as exc:
+            raise ModerationError(str(exc)) from exc
+        tw, th, self.scale = _fit(width, height, size)
+        self.size = (tw, th)  # what the render pass scales its second output to
+        self.fps = fps
+        self.selector = FrameSelector(pol.visual)
+        self.video_sha256: str | None = None
+        self.seconds = 0.0  # spent here during the render: part of moderation's cost
+
+    @property
+    def frames(self) -> int:
+        return self.selector.count
+
+    def add(self, rgb: np.ndarray) -> None:
+        """One frame of the render pass, in output order."""
+        t0 = time.perf_counter()
+        self.selector.add(self.frames / self.fps, _rgb_luma_grid(rgb), lambda: rgb, self.scale)
+        self.seconds += time.perf_counter() - t0
+
+    def bind(self, path: str | Path) -> None:
+        """Record the video track of the file this render pass wrote."""
+        t0 = time.perf_counter()
+        self.video_sha256 = video_track_sha256(path)
+        self.seconds += time.perf_counter() - t0
+
+
+def _render_pass_samples(
+    path: Path, rendered: RenderFrames, policy: VisualPolicy
+) -> tuple[list[Sample], MediaInfo]:
+    """The render pass's samples for ``path``, after checking they are frames of this file."""
+    import av
+
+    if rendered.video_sha256 is None or rendered.frames == 0:
+        raise ModerationError(f"{path.name}: the render pass delivered no bound frames")
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            stream, w, h, duration, _ = _video_header(path, container, policy)
+            count, fmt = stream.frames, container.format.name
+    except av.error.FFmpegError as exc:
+        raise InvalidInput(f"{path.name}: neither an image nor a video FFmpeg can read") from exc
+    if count != rendered.frames:
+        raise ModerationError(
+            f"{path.name}: has {count} frames, the render pass gave {rendered.frames}; "
+            "not the frames of this file"
+        )
+    if video_track_sha256(path) != rendered.video_sha256:
+        raise ModerationError(f"{path.name}: video track differs from the render pass's")
+    media = MediaInfo(
+        path=str(path),
+        kind="video",
+        format=fmt,
+        width=w,
+        height=h,
+        duration_s=duration if duration is not None else rendered.frames / rendered.fps,
+        fps=float(rendered.fps),
+        frames_decoded=0,
+        frames_from="render pass",
+        sha256=sha256_file(path),
+    )
+    return rendered.selector.finish(), media
 
 
 # --- aggregation -------------------------------------------------------------------------------
@@ -397,6 +542,7 @@ def moderate_file(
     thumbnail: str | Path | None = None,
     thumbnail_time: float | None = None,
     thumbnail_is_frame: bool = False,
+    rendered: RenderFrames | None = None,
 ) -> VisualVerdict:
     """Moderate an image or a video. Returns a verdict (passed or blocked) or raises:
     ``InvalidInput`` for unusable input, ``ModerationError`` for anything else (fail closed).
@@ -408,6 +554,8 @@ def moderate_file(
     rule, since one false positive of the detector on one frame must not block a clip whose
     neighbouring frames are clean. A thumbnail chosen by a person stays a still (one flag
     blocks): it is shown on its own for as long as the video is listed.
+    ``rendered``: the samples the render pass of this video took (``RenderFrames``), judged
+    instead of decoding the file, once its frame count and video track are checked to match.
     """
     if thumbnail_is_frame and (thumbnail is None or thumbnail_time is None):
         raise ValueError("thumbnail_is_frame needs both thumbnail and thumbnail_time")
@@ -434,8 +582,10 @@ def moderate_file(
             frames.extend(_detections(mdl, batch, pol.visual.batch_size))
             infer_s += time.perf_counter() - t
 
-        img = _open_image(path)
-        if img is not None:
+        img = None if rendered else _open_image(path)
+        if rendered is not None:
+            samples, media = _render_pass_samples(path, rendered, pol.visual)
+        elif img is not None:
             samples, media = sample_image(path, img, size)
         else:
             samples, media = sample_video(
@@ -502,7 +652,8 @@ def moderate_file(
                 "total_s": round(total, 4),
                 "inference_s": round(infer_s, 4),
                 "decode_s": round(total - infer_s, 4),
-            },
+            }
+            | ({"render_pass_s": round(rendered.seconds, 4)} if rendered else {}),
         )
     except (InvalidInput, ModerationError):
         raise

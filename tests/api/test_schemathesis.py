@@ -14,6 +14,7 @@ OPERATIONS = [
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
     ("POST", "/v1/webhooks"), ("GET", "/v1/webhooks"), ("DELETE", "/v1/webhooks/{endpoint_id}"),
     ("GET", "/v1/webhooks/deliveries"), ("POST", "/v1/webhooks/deliveries/{event_id}/redeliver"),
+    ("POST", "/v1/styles"), ("GET", "/v1/styles"), ("DELETE", "/v1/styles/{name}"),
 ]  # fmt: skip
 
 

@@ -164,3 +164,91 @@ def test_a_run_that_failed_on_a_worker_is_retried_by_a_worker(
     )
     counts = {row.stage: row.n for row in rows}
     assert counts["generate"] == 1 and counts["postprocess"] == 1 and counts["publish"] == 1
+
+
+def _kill_machine(marker: Path) -> None:
+    """kill -9 the worker and the flow process paused at ``marker``, as a host crash would:
+    the worker first, so that nothing is left to report the flow process's death."""
+    import itertools
+    import os
+
+    import psutil
+
+    flow = psutil.Process(int(marker.read_text()))
+    parents = flow.parents()
+    assert any(p.pid == os.getpid() for p in parents), "not the flow process of our worker"
+    worker = list(itertools.takewhile(lambda p: p.pid != os.getpid(), parents))
+    for proc in [*reversed(worker), flow]:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_a_run_whose_machine_died_is_found_crashed_and_retried_publishing_once(
+    pools, tmp_path, tenant_slug, committed
+):
+    """The worker-crash drill: kill -9 of a worker and its flow process right after publish;
+    the run's heartbeats stop, `doctor --repair` marks it Crashed, `retry` completes it on
+    another worker, and the video is published once."""
+    from prefect.deployments import run_deployment
+
+    from reelforge.core.failpoints import paused_at
+    from reelforge.core.jobs import VideoJob
+    from reelforge.ops.deployments import deploy_video, video_deployment
+    from reelforge.ops.runs import get_run, stalled_runs, tenant_tag
+    from tests.reliability.conftest import Lineage, cli, cli_env
+
+    points = f"published:1:pause,scope-{uuid.uuid4().hex[:8]}:0"
+    job = VideoJob(
+        tenant=tenant_slug,
+        prompt="a purple circle moves up",
+        seed=uuid.uuid4().int % 10**6,
+        aspect="1:1",
+        speed="fast",
+    )
+    deploy_video()
+    # Heartbeats every 30 s (Prefect's minimum): a run silent for 60 s has died.
+    worker_env = {"REELFORGE_FAILPOINTS": points, "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}
+    doctor_env = cli_env(REELFORGE_HEARTBEAT_TIMEOUT_SECONDS="60")
+    marker = paused_at("published", points)
+    with running_workers(1, "gpu", tmp_path, env=worker_env):
+        run = run_deployment(
+            video_deployment(),
+            parameters={"job": job.model_dump(mode="json")},
+            tags=[tenant_tag(tenant_slug)],
+            timeout=0,
+        )
+        deadline = time.monotonic() + 900
+        while not marker.exists():
+            assert get_run(run.id).state in ("SCHEDULED", "PENDING", "RUNNING"), get_run(run.id)
+            assert time.monotonic() < deadline, "the run never reached the published failpoint"
+            time.sleep(1)
+        assert stalled_runs(60, run_ids=[run.id]) == []  # alive: its heartbeats come
+        _kill_machine(marker)
+        marker.unlink()  # the dead process cannot remove it
+
+    assert get_run(run.id).state == "RUNNING"  # nothing is left to report its end
+    refused = cli("retry", str(run.id), "--no-wait", env=cli_env())  # default timeout: 10 min
+    assert refused.code == 2 and "Running" in refused.payload["error"], refused.payload
+    deadline = time.monotonic() + 300
+    while not stalled_runs(60, run_ids=[run.id]):
+        assert time.monotonic() < deadline, "the dead run's heartbeats never went stale"
+        time.sleep(5)
+    doctor = cli("doctor", "--repair", "--tenant", tenant_slug, env=doctor_env)
+    assert doctor.code == 0, doctor.payload
+    assert doctor.payload["sweep"]["stalled_runs"] == [str(run.id)]
+    crashed = get_run(run.id)
+    assert crashed.state == "CRASHED" and "no heartbeat" in crashed.message, crashed
+
+    with running_workers(1, "gpu", tmp_path, env={"REELFORGE_FAILPOINTS": points}):
+        retried = cli("retry", str(run.id), "--timeout", "900", env=cli_env())
+    assert retried.code == 0, (retried.payload, retried.stderr[-2000:])
+    finished = get_run(run.id)
+    assert finished.state == "COMPLETED" and finished.run_count == 2, finished
+    rows = committed(
+        "SELECT stage, count(*) AS n FROM activities WHERE flow_run_id = :run "
+        "AND status = 'succeeded' GROUP BY stage",
+        run=run.id,
+    )
+    counts = {row.stage: row.n for row in rows}
+    assert counts["generate"] == 1 and counts["publish"] == 1, counts
+    Lineage(pools).assert_published_once(tenant_slug)

@@ -12,70 +12,12 @@ import torch
 from models.generator import GenerationRequest, GpuOptions, WanGenerator
 from reelforge.core.checkpoints import check_checkpoint_dir
 from reelforge.core.errors import InvalidInput
-
-
-def _save_tiny_wan(path: Path) -> Path:
-    """A complete diffusers-format two-expert Wan directory with tiny random weights."""
-    from diffusers import (
-        AutoencoderKLWan,
-        UniPCMultistepScheduler,
-        WanPipeline,
-        WanTransformer3DModel,
-    )
-    from transformers import ByT5Tokenizer, UMT5Config, UMT5EncoderModel
-
-    torch.manual_seed(0)
-
-    def dit():
-        return WanTransformer3DModel(
-            patch_size=(1, 2, 2),
-            num_attention_heads=2,
-            attention_head_dim=8,
-            in_channels=4,
-            out_channels=4,
-            text_dim=16,
-            freq_dim=16,
-            ffn_dim=32,
-            num_layers=1,
-            rope_max_seq_len=32,
-        )
-
-    pipe = WanPipeline(
-        tokenizer=ByT5Tokenizer(),
-        text_encoder=UMT5EncoderModel(
-            UMT5Config(
-                vocab_size=384,
-                d_model=16,
-                d_kv=8,
-                d_ff=32,
-                num_layers=1,
-                num_heads=2,
-                is_encoder_decoder=False,
-                use_cache=False,
-            )
-        ),
-        vae=AutoencoderKLWan(
-            base_dim=8,
-            z_dim=4,
-            dim_mult=[1, 1, 1, 1],
-            num_res_blocks=1,
-            latents_mean=[0.0] * 4,
-            latents_std=[1.0] * 4,
-        ),
-        scheduler=UniPCMultistepScheduler(
-            prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=12.0
-        ),
-        transformer=dit(),
-        transformer_2=dit(),
-        boundary_ratio=0.875,
-    )
-    pipe.save_pretrained(path, safe_serialization=True)
-    return path
+from tests.wan_checkpoint import save_tiny_wan
 
 
 @pytest.fixture(scope="module")
 def wan_dir(tmp_path_factory) -> Path:
-    return _save_tiny_wan(tmp_path_factory.mktemp("wan") / "ckpt")
+    return save_tiny_wan(tmp_path_factory.mktemp("wan") / "ckpt")
 
 
 def test_missing_dir_and_unset(tmp_path):

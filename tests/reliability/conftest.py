@@ -10,6 +10,8 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,3 +212,50 @@ def campaign_run_id(settings, name: str) -> str:
     response.raise_for_status()
     (run,) = [r for r in response.json() if r["parameters"]["spec"]["name"] == name]
     return run["id"]
+
+
+@contextmanager
+def running_probes(tenant: str, count: int) -> Iterator[list]:
+    """``count`` runs of a deployment that no worker serves, set ``Running`` and tagged for
+    ``tenant``: a worker's runs as Prefect sees them, whose heartbeats a test sends or
+    withholds (``heartbeat``). Deleted afterwards."""
+    from prefect import get_client
+    from prefect.states import Running
+
+    from reelforge.ops.runs import tenant_tag
+
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow_from_name("stall-probe")
+        deployment_id = client.create_deployment(flow_id, f"probe-{uuid.uuid4().hex[:8]}")
+        runs = [
+            client.create_flow_run_from_deployment(deployment_id, tags=[tenant_tag(tenant)])
+            for _ in range(count)
+        ]
+        for run in runs:
+            client.set_flow_run_state(run.id, Running(), force=True)
+    try:
+        yield runs
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_deployment(deployment_id)
+            for run in runs:
+                client.delete_flow_run(run.id)
+
+
+def heartbeat(run_id: uuid.UUID) -> None:
+    """The event a worker's flow process sends every PREFECT_FLOWS_HEARTBEAT_FREQUENCY s."""
+    from prefect.events import emit_event
+
+    emit_event(
+        "prefect.flow-run.heartbeat", resource={"prefect.resource.id": f"prefect.flow-run.{run_id}"}
+    )
+
+
+def wait_stalled(tenant: str, expected: list[uuid.UUID], timeout_s: float = 30) -> None:
+    """Wait (a minute at most) until exactly ``expected`` of the tenant's runs are stalled."""
+    from reelforge.ops.runs import stalled_runs
+
+    deadline = time.monotonic() + 60 + timeout_s
+    while sorted(r.id for r in stalled_runs(timeout_s, tenant=tenant)) != sorted(expected):
+        assert time.monotonic() < deadline, stalled_runs(timeout_s, tenant=tenant)
+        time.sleep(1)

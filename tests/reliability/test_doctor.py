@@ -10,7 +10,14 @@ from datetime import timedelta
 from minio.commonconfig import Tags
 
 from reelforge.ops import repair
-from tests.reliability.conftest import cli, cli_env, tenant_slug
+from tests.reliability.conftest import (
+    cli,
+    cli_env,
+    heartbeat,
+    running_probes,
+    tenant_slug,
+    wait_stalled,
+)
 
 
 def _orphans(store, tenant: str, tmp_path) -> dict[str, str]:
@@ -108,3 +115,41 @@ def test_doctor_says_the_stack_is_closed_and_names_a_refused_secret(stack):
         assert variable in refused.payload["error"] and "\n" not in refused.payload["error"]
         assert wrong not in json.dumps(refused.payload)  # a secret is never echoed
         assert {c["name"] for c in refused.payload["checks"]} >= set(checks)
+
+
+def test_a_workers_run_whose_heartbeats_stop_is_stalled_and_repaired_to_crashed(stack):
+    """Deployment runs `Running`: one keeps sending heartbeats, the others fall silent (one
+    of them while `Cancelling`). Past the timeout the silent ones are stalled: `cancel` ends
+    the cancelling one at once (no worker is left to), `retry` takes one over directly and
+    `doctor --repair` marks the last one Crashed."""
+    import time
+
+    from prefect import get_client
+    from prefect.states import Cancelling
+
+    from reelforge.ops.runs import get_run, stalled_runs
+
+    tenant = tenant_slug("stall")
+    env = cli_env(REELFORGE_HEARTBEAT_TIMEOUT_SECONDS="30")
+    with running_probes(tenant, 4) as (silent, alive, cancelling, retried):
+        started = time.monotonic()
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(cancelling.id, Cancelling(), force=True)
+        assert stalled_runs(30, tenant=tenant) == []  # all just started
+        time.sleep(max(0.0, 25 - (time.monotonic() - started)))
+        heartbeat(alive.id)
+        wait_stalled(tenant, [silent.id, cancelling.id, retried.id])
+
+        cancelled = cli("cancel", str(cancelling.id), env=env)
+        assert cancelled.code == 0 and cancelled.payload["state"] == "CANCELLED", cancelled
+        rescheduled = cli("retry", str(retried.id), "--no-wait", env=env)
+        assert rescheduled.code == 0, rescheduled.payload  # Crashed, then Scheduled again
+        assert get_run(retried.id).state == "SCHEDULED"  # for a worker of its pool
+
+        heartbeat(alive.id)
+        doctor = cli("doctor", "--repair", "--tenant", tenant, env=env)
+        assert doctor.code == 0, doctor.payload
+        assert doctor.payload["sweep"]["stalled_runs"] == [str(silent.id)]
+        crashed = get_run(silent.id)
+        assert crashed.state == "CRASHED" and "no heartbeat for 30s" in crashed.message
+        assert get_run(alive.id).state == "RUNNING"

@@ -184,3 +184,16 @@ def test_personalisation_requests_and_users_csv(tmp_path):
     users.write_text("user_id,sku,email\nu-1,MUG-RED-01,a@b.c\n")
     with pytest.raises(InvalidInput, match=f"{users}:1: email: unknown column"):
         load_users_csv(users, spec)
+
+
+def test_generation_size_length_and_style_reach_the_jobs(tmp_path):
+    text = GOOD + "generation: {preset: square-s, seconds: 3, style: 'ocean:0.7'}\n"
+    spec = load_spec(_write(tmp_path, text))
+    job = spec.jobs(spec.products[0])[0]
+    assert (job.generation_preset, job.seconds) == ("square-s", 3.0)
+    assert (job.style, job.style_strength) == ("ocean", 0.7)
+    for bad in ("'Ocean Blue'", "'ocean:strong'", "'ocean:9'"):
+        path = _write(tmp_path, GOOD + f"generation: {{style: {bad}}}\n", name="bad.yaml")
+        error, problems = _problem(path)
+        assert problems[0]["field"] == "generation.style", error
+        assert "write a registered style as NAME or NAME:0.8" in error

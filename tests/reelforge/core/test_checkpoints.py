@@ -82,3 +82,27 @@ def test_importing_checkpoints_loads_neither_torch_nor_diffusers():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_seconds_become_the_nearest_4n_plus_1_frames_up_to_the_maximum():
+    from reelforge.core.checkpoints import TINY_SPEC, WAN_SPEC, frames_for_seconds
+
+    assert frames_for_seconds(WAN_SPEC, None) is None  # the model's default
+    assert frames_for_seconds(WAN_SPEC, 5) == 81  # Wan's own 5 s at 16 fps
+    assert frames_for_seconds(WAN_SPEC, 10) == 161
+    assert frames_for_seconds(WAN_SPEC, 0.1) == 5  # the shortest clip
+    assert frames_for_seconds(TINY_SPEC, 2) == 17 and frames_for_seconds(TINY_SPEC, 3) == 25
+    with pytest.raises(InvalidInput) as e:
+        frames_for_seconds(TINY_SPEC, 5)
+    assert str(e.value) == (
+        "5 s is 41 frames at 8 fps, past the tiny model's maximum of 33; use --seconds 4 or less"
+    )
+
+
+def test_presets_are_the_models_own():
+    from reelforge.core.checkpoints import TINY_SPEC, WAN_SPEC, check_preset
+
+    check_preset(WAN_SPEC, "720p-portrait")
+    check_preset(TINY_SPEC, None)
+    with pytest.raises(InvalidInput, match="choose one of square, square-s"):
+        check_preset(TINY_SPEC, "480p-landscape")
