@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -126,23 +126,28 @@ def run_ffmpeg_frames(
     frame (``frame_bytes`` long) goes to ``on_frame`` while ffmpeg still runs."""
     cmd = _ffmpeg_command(args, nice)
     t0 = time.perf_counter()
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
-        try:
-            assert proc.stdout is not None
-            while chunk := proc.stdout.read(frame_bytes):
-                if len(chunk) != frame_bytes:
-                    raise ReelForgeError(f"{what}: ffmpeg ended in the middle of a frame")
-                on_frame(chunk)
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise ReelForgeError(f"{what}: ffmpeg timed out after {timeout:.0f} s") from exc
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        err.seek(0)
-        stderr = err.read().decode(errors="replace")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # stderr is drained in memory by a thread: a temporary file would live on the scratch
+    # disk, whose "No space left" is exactly the message a full disk must show, and an
+    # undrained pipe would stall ffmpeg while we read frames.
+    errors: list[bytes] = []
+    drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+    drain.start()
+    try:
+        assert proc.stdout is not None
+        while chunk := proc.stdout.read(frame_bytes):
+            if len(chunk) != frame_bytes:
+                raise ReelForgeError(f"{what}: ffmpeg ended in the middle of a frame")
+            on_frame(chunk)
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise ReelForgeError(f"{what}: ffmpeg timed out after {timeout:.0f} s") from exc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        drain.join(timeout=10)
+    stderr = b"".join(errors).decode(errors="replace")
     _raise_on_failure(proc.returncode, stderr, what, invalid_input=False)
     return stderr, time.perf_counter() - t0
 

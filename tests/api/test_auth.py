@@ -75,7 +75,7 @@ def test_keys_are_stored_hashed(make_tenant):
         stored = [(r.prefix, r.key_hash) for r in rows]
     assert len(stored) == 1
     prefix, digest = stored[0]
-    assert tenant.key not in digest and tenant.key.split("_")[2] not in digest
+    assert tenant.key not in digest and tenant.key.split("_", 2)[2] not in digest
     assert len(digest) == 64 and tenant.key.startswith(f"rf_{prefix}_")
 
 

@@ -61,10 +61,20 @@ def test_the_policy_refuses_a_collapsed_clip_with_one_line_exit_3(tmp_path):
         load_policy(tmp_path / "sometimes.yaml")
 
 
-def test_the_stage_records_the_profile_and_motion_in_lineage(
-    stack, settings, monkeypatch, tmp_path
-):
-    monkeypatch.setattr(settings, "motion_guard", True)
+@pytest.fixture
+def motion_guard_on(stack, monkeypatch):
+    """The guard on through the environment, as a deployment sets it (other tests clear the
+    settings cache, so patching one Settings object would not reach the stage)."""
+    from reelforge.core.settings import get_settings
+
+    monkeypatch.setenv("REELFORGE_MOTION_GUARD", "true")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def test_the_stage_records_the_profile_and_motion_in_lineage(motion_guard_on, tmp_path):
     tenant = f"speed-{uuid.uuid4().hex[:10]}"
     ctx = context_for(tenant, flow_run_id=uuid.uuid4())
     prompt_file = tmp_path / "enhanced.txt"
