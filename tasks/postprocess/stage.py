@@ -152,20 +152,14 @@ def render(
             local_copy(clip),
             out,
             preset,
-            lut=local_copy(brand.lut) if brand.lut else None,
-            logo=LogoSpec(str(local_copy(brand.logo)), position=LOGO_POSITION[job.aspect])
-            if brand.logo
-            else None,
-            audio=AudioSpec(music=str(local_copy(brand.music))) if brand.music else None,
+            **brand_inputs(job, brand),
             text=TextSpec(job.text) if job.text else None,
             label=label_to_draw(disclosure),
             cache_dir=postprocess_cache_dir(),
             frames=frames,
         )
-        if frames:
-            frames.bind(out)
-        result = sign_rendition(
-            ctx, out, result, job=job, clip=clip, brand=brand, disclosure=disclosure
+        result = bind_and_sign(
+            ctx, out, result, frames, job=job, clip=clip, brand=brand, disclosure=disclosure
         )
         rendered = record_rendition(
             ctx,
@@ -268,11 +262,7 @@ def personalise(
     base = render_base(
         local_copy(clip),
         preset,
-        lut=local_copy(brand.lut) if brand.lut else None,
-        logo=LogoSpec(str(local_copy(brand.logo)), position=LOGO_POSITION[job.aspect])
-        if brand.logo
-        else None,
-        audio=AudioSpec(music=str(local_copy(brand.music))) if brand.music else None,
+        **brand_inputs(job, brand),
         cache_dir=postprocess_cache_dir(),
     )
     with tempfile.TemporaryDirectory(prefix="rf-pers-") as tmp:
@@ -280,10 +270,8 @@ def personalise(
         disclosure = disclosure_for(job)
         text = TextSpec(job.text) if job.text else None
         result = render_variant(base, out, text, label=label_to_draw(disclosure), frames=frames)
-        if frames:
-            frames.bind(out)
-        result = sign_rendition(
-            ctx, out, result, job=job, clip=clip, brand=brand, disclosure=disclosure
+        result = bind_and_sign(
+            ctx, out, result, frames, job=job, clip=clip, brand=brand, disclosure=disclosure
         )
         rendered = record_rendition(
             ctx,
@@ -300,6 +288,34 @@ def personalise(
         )
         judge_rendition(ctx, rendered.rendition, rendered.thumbnail, job.policy, frames)
         return rendered
+
+
+def brand_inputs(job: VideoJob, brand: BrandKit) -> dict[str, Any]:
+    """The brand kit as the renderer's arguments (local copies of its assets)."""
+    return {
+        "lut": local_copy(brand.lut) if brand.lut else None,
+        "logo": LogoSpec(str(local_copy(brand.logo)), position=LOGO_POSITION[job.aspect])
+        if brand.logo
+        else None,
+        "audio": AudioSpec(music=str(local_copy(brand.music))) if brand.music else None,
+    }
+
+
+def bind_and_sign(
+    ctx: StageContext,
+    out: Path,
+    result: RenditionResult,
+    frames: Any,
+    *,
+    job: VideoJob,
+    clip: AssetRef,
+    brand: BrandKit,
+    disclosure: Disclosure,
+) -> RenditionResult:
+    """Tie the render pass's frames to the file they came from, then sign it."""
+    if frames:
+        frames.bind(out)
+    return sign_rendition(ctx, out, result, job=job, clip=clip, brand=brand, disclosure=disclosure)
 
 
 # --- content credentials and the AI label -----------------------------------------------------
