@@ -11,6 +11,7 @@ from reelforge.core.orchestration import (
     ensure_results_storage,
     in_process,
     require_prefect,
+    run_tagged,
 )
 from reelforge.core.progress import listen
 from reelforge.core.settings import get_settings
@@ -33,13 +34,11 @@ def run_video(
     from flows.video import video_flow
 
     listen(on_stage)
-    from prefect import tags
-
     from reelforge.ops.runs import outages_named, raise_failure, tenant_tag
 
     # new run: no heartbeats, no cache lookups; tagged so the tenant's ops view lists it
-    with in_process(fresh=True), outages_named(), tags(tenant_tag(job.tenant)):
-        state = video_flow(job, return_state=True)
+    with in_process(fresh=True), outages_named():
+        state = run_tagged(video_flow, {"job": job}, [tenant_tag(job.tenant)])
     if state.is_completed():
         return state.result()
     raise_failure(state, str(state.state_details.flow_run_id))
