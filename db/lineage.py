@@ -201,6 +201,19 @@ def gpu_seconds() -> ColumnElement[float]:
     )
 
 
+def gpu_seconds_of_runs(session: Session, flow_run_ids: Sequence[uuid.UUID]) -> float:
+    """GPU time of the generations these flow runs made (clips they took from the cache cost
+    nothing here: no generate activity of theirs)."""
+    if not flow_run_ids:
+        return 0.0
+    total = session.scalar(
+        select(func.coalesce(func.sum(gpu_seconds()), 0)).where(
+            Activity.stage == "generate", Activity.flow_run_id.in_(flow_run_ids)
+        )
+    )
+    return round(float(total or 0), 3)
+
+
 @dataclass(frozen=True)
 class LineageNode:
     asset_id: uuid.UUID

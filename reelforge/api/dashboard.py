@@ -284,19 +284,19 @@ async def cancel(
     who: Viewer = Depends(viewer),
     session: Session = Depends(get_session),
 ) -> Response:
-    """Cancel any of the tenant's runs that has a flow run (the dispatcher then marks an API
-    job cancelled)."""
+    """Cancel any of the tenant's runs: an API job (queued ones at once), or a flow run
+    however it was started."""
     form = await _form(request)
     if not _csrf_ok(who.csrf, form.get("csrf")):
         return _forbidden(request)
     job = ops_view.job_of_run(session, who.principal, run_id)
-    flow_run_id = job.flow_run_id if job is not None else None
-    if flow_run_id is None and ops_view.tenant_run(who.principal, run_id) is not None:
-        flow_run_id = run_id
-    if flow_run_id is None:
+    if job is None and ops_view.tenant_run(who.principal, run_id) is None:
         return HTMLResponse("<h1>404</h1><p>No such run.</p>", 404)
     try:
-        cancel_run(flow_run_id)
+        if job is not None:
+            ops_view.cancel_job(session, job)
+        else:
+            cancel_run(run_id)
     except InvalidInput as exc:
         return _redirect_runs(str(exc))
     return _redirect_runs(f"cancelling {run_id}")

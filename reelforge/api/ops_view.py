@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from db import lineage as graph
@@ -135,8 +135,11 @@ def tenant_runs(session: Session, principal: Principal, limit: int = 50) -> list
                 error=job.error,
                 asset_id=rendition_asset_id(job) or published.get(job.flow_run_id),  # type: ignore[arg-type]
                 can_retry=job.status in (JobStatus.failed, JobStatus.cancelled),
-                can_cancel=job.flow_run_id is not None
-                and job.status in (JobStatus.submitted, JobStatus.running),
+                can_cancel=job.status in WAITING
+                or (
+                    job.flow_run_id is not None
+                    and job.status in (JobStatus.submitted, JobStatus.running)
+                ),
             )
         )
     for info in by_run.values():
@@ -197,6 +200,34 @@ def job_of_run(session: Session, principal: Principal, run_id: uuid.UUID) -> Job
         )
         .limit(1)
     ).one_or_none()
+
+
+WAITING = (JobStatus.queued, JobStatus.retrying)
+
+
+def cancel_job(session: Session, job: JobRecord) -> None:
+    """Cancel an API job: one no flow run works on yet (queued, or waiting for its retry) is
+    marked cancelled at once by a conditional update, which waits for the row lock the
+    dispatcher takes jobs with and then checks the status again, so the job is either
+    cancelled here or dispatched, never both; a dispatched one has its flow run cancelled
+    (the dispatcher then marks the job)."""
+    now = datetime.now(UTC)
+    cancelled = session.execute(
+        update(JobRecord)
+        .where(JobRecord.id == job.id, JobRecord.status.in_(WAITING))
+        .values(
+            status=JobStatus.cancelled,
+            error="cancelled while waiting to start",
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+    session.refresh(job)
+    if cancelled.rowcount:
+        return
+    if job.flow_run_id is None or job.status not in (JobStatus.submitted, JobStatus.running):
+        raise InvalidInput(f"job {job.id} is {job.status.value}: there is nothing to cancel")
+    runs_ops.cancel_run(job.flow_run_id)
 
 
 def retry_tenant_run(

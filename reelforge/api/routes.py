@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Campaign, JobRecord, JobStatus
-from reelforge.api import schemas, service, store
+from reelforge.api import ops_view, schemas, service, store
 from reelforge.api.deps import (
     get_idempotency_key,
     get_principal,
@@ -113,6 +113,22 @@ def get_video(
     objects: ObjectStore = Depends(get_store),
 ) -> schemas.Video:
     """Status, stage progress, renditions with presigned URLs, safety verdicts."""
+    return service.video_view(session, principal, objects, job)
+
+
+@router.post("/videos/{video_id}/cancel", status_code=202, response_model=schemas.Video)
+def cancel_video(
+    job: JobRecord = Depends(_callers_video),
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+    objects: ObjectStore = Depends(get_store),
+) -> schemas.Video:
+    """Cancel a video job: a queued one at once (it never starts), a running one through its
+    flow run. 409 for a job that has finished."""
+    try:
+        ops_view.cancel_job(session, job)
+    except InvalidInput as exc:
+        raise HTTPException(409, detail=str(exc)) from None
     return service.video_view(session, principal, objects, job)
 
 

@@ -77,6 +77,7 @@ class CampaignReport(BaseModel):
     failed: int = 0
     videos: int = 0
     generated: int = 0
+    gpu_seconds: float = 0.0  # of the generations this run made
     results: list[ProductResult]
     flow_run_id: uuid.UUID | None = None
 
@@ -98,7 +99,9 @@ def plan_products(spec: CampaignSpec, model_version: str) -> list[ProductPlan]:
     return plans
 
 
-def summarise(spec: CampaignSpec, results: list[ProductResult], *, dry_run: bool) -> CampaignReport:
+def summarise(
+    spec: CampaignSpec, results: list[ProductResult], *, dry_run: bool, gpu_seconds: float = 0.0
+) -> CampaignReport:
     made = [r for r in results if r.status == "made"]
     return CampaignReport(
         campaign=spec.name,
@@ -111,6 +114,7 @@ def summarise(spec: CampaignSpec, results: list[ProductResult], *, dry_run: bool
         failed=sum(r.status == "failed" for r in results),
         videos=sum(len(r.videos) for r in results if r.status in ("made", "cached")),
         generated=sum(not v.generation_cached for r in made for v in r.videos),
+        gpu_seconds=gpu_seconds,
         results=results,
     )
 

@@ -84,7 +84,11 @@ def results_of(
             error = _one_line(state) if state is not None else "not run"
             result = ProductResult(sku=plan.sku, name=plan.name, status="failed", error=error)
         results.append(result)
-    return summarise(spec, results, dry_run=dry_run)
+    runs = sorted({v.flow_run_id for r in results if r.status == "made" for v in r.videos
+                   if v.flow_run_id and not v.generation_cached})  # fmt: skip
+    with session_scope() as session:
+        gpu = lineage.gpu_seconds_of_runs(session, runs)
+    return summarise(spec, results, dry_run=dry_run, gpu_seconds=gpu)
 
 
 def publish_report(report: CampaignReport) -> None:

@@ -74,7 +74,8 @@ def _render_report(payload: dict[str, Any]) -> None:
     console.print(table)
     console.print(
         f"[bold]{payload['campaign']}[/bold]: {payload['products']} products, "
-        f"{payload['made']} made, {payload['cached']} cached, {payload['generated']} generated"
+        f"{payload['made']} made, {payload['cached']} cached, {payload['generated']} generated "
+        f"({payload['gpu_seconds']:.1f} GPU s)"
         + (f", {payload['would_make']} would be made (dry run)" if payload["dry_run"] else "")
         + f"; run {payload['flow_run_id']}",
         highlight=False,

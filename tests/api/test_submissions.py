@@ -196,3 +196,30 @@ def test_a_run_failed_by_an_s3_outage_reads_as_one_line(stack):
     error = failure_of(run)
     assert error.startswith(f"S3 at {stack.s3_address} is unreachable"), error
     assert "reelforge up" in error and "MaxRetryError" not in error and "\n" not in error
+
+
+def test_a_queued_video_is_cancelled_at_once_and_never_dispatched(small_client, make_tenant):
+    from db.models import JobRecord, JobStatus
+    from db.session import session_scope
+    from reelforge.api.dispatcher import _next_jobs
+
+    tenant = make_tenant("cancel")
+    made = small_client.post("/v1/videos", json={"prompt": "a lamp"}, headers=tenant.headers)
+    assert made.status_code == 202, made.text
+    job_id = made.json()["id"]
+    other = make_tenant("cancel")
+    assert small_client.post(f"/v1/videos/{job_id}/cancel", headers=other.headers).status_code == 404  # fmt: skip
+
+    cancelled = small_client.post(f"/v1/videos/{job_id}/cancel", headers=tenant.headers)
+    assert cancelled.status_code == 202, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    with session_scope() as session:
+        job = session.get(JobRecord, uuid.UUID(job_id))
+        assert job.status == JobStatus.cancelled and job.flow_run_id is None
+        assert job.finished_at is not None
+        assert uuid.UUID(job_id) not in {j.id for j in _next_jobs(session, 1000)}
+    again = small_client.post(f"/v1/videos/{job_id}/cancel", headers=tenant.headers)
+    assert again.status_code == 409 and "nothing to cancel" in again.json()["error"]
+    # a cancelled job frees its place in the queue (the limit is 4 here)
+    for i in range(4):
+        assert small_client.post("/v1/videos", json={"prompt": f"p{i}"}, headers=tenant.headers).status_code == 202  # fmt: skip

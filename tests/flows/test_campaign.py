@@ -81,6 +81,14 @@ def test_the_example_campaign_twice_generates_nothing_new(
     first = run_campaign(spec)
     assert (first.made, first.cached, first.failed, first.videos) == (3, 0, 0, 6)
     assert first.generated == 3  # one clip per product, shared by its two renditions
+    # the run's GPU time: its three generations' own timings, as lineage holds them
+    timings = committed(
+        "SELECT (a.parameters->'timings'->>'per_video_s')::float8 AS s FROM activities a "
+        "JOIN tenants t ON t.id = a.tenant_id WHERE t.slug = :slug AND a.stage = 'generate'",
+        slug=tenant_slug,
+    )
+    assert len(timings) == 3 and all(r.s > 0 for r in timings)
+    assert first.gpu_seconds == pytest.approx(sum(r.s for r in timings), abs=0.002)
     published = sorted(store.list_keys(store.published, prefix=f"{tenant_slug}/"))
     videos = [k for k in published if k.endswith(".mp4")]
     assert len(videos) == 6
@@ -89,6 +97,7 @@ def test_the_example_campaign_twice_generates_nothing_new(
 
     second = run_campaign(spec)
     assert (second.made, second.cached, second.generated, second.failed) == (0, 3, 0, 0)
+    assert second.gpu_seconds == 0  # everything came from the cache
     assert _generations(committed, tenant_slug) == 3
     assert sorted(store.list_keys(store.published, prefix=f"{tenant_slug}/")) == published
     assert [v.uri for r in second.results for v in r.videos] == [
