@@ -115,6 +115,10 @@ BENCHES: tuple[Bench, ...] = (
                        "--max-queued 200"),),
           quick=(_bench("bench_api --requests 50 --concurrency 4 --tenants 2 --max-queued 20"),),
           needs_stack=True, estimate_s=10),
+    Bench("ads", "ads", "Storyboard ads", 18,
+          full=(_bench("bench_ads --repeats 3 --e2e"),),
+          quick=(_bench("bench_ads --repeats 1"),),
+          needs_stack=True, estimate_s=70),
 )  # fmt: skip
 NAMES = tuple(b.name for b in BENCHES)
 
@@ -367,6 +371,14 @@ GOALS: tuple[Goal, ...] = (
          "<= 5%", lambda d: (f"{_pct(d['sign_vs_render'])} ({d['sign_s']:.3f} s of "
                              f"{d['render_s']:.2f} s; verifying {d['verify_s']:.3f} s)",
                              _met(d["sign_vs_render"] <= 0.05))),
+    Goal("ads", 18, "15 s 9:16 720p ad from cached shots: ours against one hand-written "
+         "ffmpeg command", "<= 1.2x",
+         lambda d: (f"{d['ours_vs_hand']:.2f}x ({d['ours_s']:.2f} s vs {d['hand_s']:.2f} s)",
+                    _met(d["ours_vs_hand"] <= 1.2))),
+    Goal("ads", 18, "the whole ad on the small model, end to end", "reported",
+         lambda d: (f"{d['e2e_s']:.1f} s ({d['generated']} shots generated; "
+                    f"{d['e2e_cached_s']:.1f} s again from the cache)", "-")
+         if "e2e_s" in d else ("not measured", "not measured")),
     Goal("enhancement", 6, "free-form prompt following without / with enhancement",
          "reported", _enhancement),
     Goal("orchestration", 7, "orchestration overhead per small-model video", "<= 5%",

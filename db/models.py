@@ -60,6 +60,7 @@ class AssetKind(enum.StrEnum):
     overlay_text = "overlay_text"
     frame_sample = "frame_sample"
     style_lora = "style_lora"
+    captions = "captions"  # an ad's WebVTT and SRT
 
 
 class ActivityStatus(enum.StrEnum):
@@ -386,7 +387,7 @@ class JobRecord(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        CheckConstraint("kind IN ('video', 'campaign')", name="kind_known"),
+        CheckConstraint("kind IN ('video', 'campaign', 'ad')", name="kind_known"),
         Index("ix_video_jobs_tenant_status", "tenant_id", "status"),
         Index("ix_video_jobs_tenant_created", "tenant_id", "created_at"),
         Index("ix_video_jobs_flow_run_id", "flow_run_id"),

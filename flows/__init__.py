@@ -13,6 +13,7 @@ FLOWS = {
     "video": "flows.video:video_flow",
     "campaign": "flows.campaign:campaign_flow",
     "personalise": "flows.personalise:personalise_flow",
+    "ad": "flows.ad:ad_flow",
 }
 
 

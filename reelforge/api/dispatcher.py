@@ -151,6 +151,10 @@ class Dispatcher:
                 from reelforge.ops.deployments import deploy_video
 
                 self._deployments[kind] = deploy_video().id
+            elif kind == "ad":
+                from reelforge.ops.deployments import deploy_ad
+
+                self._deployments[kind] = deploy_ad()
             else:
                 from prefect.deployments.runner import EntrypointType
 
@@ -203,6 +207,8 @@ class Dispatcher:
     def _flow_and_parameters(self, job: JobRecord) -> tuple[Any, dict[str, Any]]:
         if job.kind == "video":
             return load_flow("video"), {"job": job.request}
+        if job.kind == "ad":
+            return load_flow("ad"), {"ad": job.request}
         return load_flow("campaign"), {
             "spec": job.request,
             "executor": self.executor,

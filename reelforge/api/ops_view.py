@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -275,6 +276,21 @@ class VideoCard:
     height: int | None
     duration: float | None
     verdicts: list[Any]
+    # an ad's shots: (number, the middle of the shot in seconds), for the strip of thumbnails
+    shots: list[tuple[int, float]] = field(default_factory=list)
+
+
+def ad_shots(media: dict[str, Any]) -> list[tuple[int, float]]:
+    """Where an ad's shots are (its rendition's ``starts``, the end card last): each shot's
+    number and middle, a frame the dashboard shows as the shot's thumbnail."""
+    starts = media.get("starts") if isinstance(media.get("shots"), list) else None
+    if not isinstance(starts, list) or len(starts) < 2:
+        return []
+    try:
+        times = [float(t) for t in starts]
+    except (TypeError, ValueError):
+        return []
+    return [(i + 1, round((a + b) / 2, 3)) for i, (a, b) in enumerate(pairwise(times))]
 
 
 def tenant_videos(
@@ -335,6 +351,7 @@ def tenant_videos(
                 height=_number(int, video.media.get("height")),
                 duration=_number(float, video.media.get("duration")),
                 verdicts=service.verdicts_for(session, principal, video.asset_id),
+                shots=ad_shots(video.media or {}),
             )
         )
     return cards

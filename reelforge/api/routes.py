@@ -186,6 +186,46 @@ def create_campaign(
     )
 
 
+@router.post("/ads", status_code=202, response_model=schemas.AdAccepted, responses=BUSY)
+def create_ad(
+    body: schemas.AdIn,
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings_dep),
+    idempotency_key: str | None = Depends(get_idempotency_key),
+) -> schemas.AdAccepted:
+    """Make a storyboard ad (docs/ads.md): validated before 202, then run as one job."""
+
+    def accept() -> schemas.AdAccepted:
+        row, ad = service.submit_ad(session, settings, principal, body)
+        return schemas.AdAccepted(id=row.id, name=ad.name, shots=len(ad.shots),
+                                  duration_s=ad.duration, status=row.status.value)  # fmt: skip
+
+    return service.idempotent(
+        session,
+        principal,
+        idempotency_key,
+        endpoint="POST /v1/ads",
+        body=body,
+        answer=accept,
+        model=schemas.AdAccepted,
+    )
+
+
+@router.get("/ads/{ad_id}", response_model=schemas.Ad)
+def get_ad(
+    ad_id: uuid.UUID,
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+    objects: ObjectStore = Depends(get_store),
+) -> schemas.Ad:
+    """Status of an ad job; once published, each rendition with its WebVTT and SRT URLs."""
+    job = store.get_job(session, principal, ad_id, kind="ad")
+    if job is None:
+        raise _not_found("ad")
+    return service.ad_view(session, principal, objects, job)
+
+
 @router.get("/campaigns/{campaign_id}", response_model=schemas.Campaign)
 def get_campaign(
     campaign_id: uuid.UUID,

@@ -256,6 +256,84 @@ class UserIn(BaseModel):
         return {k: _printable(v, f"fields.{k}") or "" for k, v in value.items()}
 
 
+class AdShotIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=2000)
+    duration: float = Field(description="Seconds on screen (at least 1).")
+    grade: Name | None = Field(default=None, description="LUT preset for this shot.")
+    transition: Name = Field(
+        default="cut", description="Into the next shot: cut, fade, wipeleft..."
+    )
+    transition_duration: float = 0.5
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+
+
+class AdEndCardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    headline: str | None = Field(default=None, max_length=80)
+    price: str | None = Field(default=None, max_length=40)
+    cta: str | None = Field(default=None, max_length=40)
+    background: Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")] = "#111111"
+    duration: float = 3.0
+    transition: Name = "fade"
+    transition_duration: float = 0.5
+
+
+class AdCueIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: float
+    end: float
+    text: str = Field(min_length=1, max_length=84)
+
+
+class AdIn(BaseModel):
+    """A storyboard over HTTP (docs/ads.md): the YAML's fields, brand kit by LUT preset (no
+    server file paths: no logo, music or background image)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Slug
+    template: Name | None = None
+    shots: list[AdShotIn] = Field(min_length=1, max_length=12)
+    end_card: AdEndCardIn = Field(default_factory=AdEndCardIn)
+    captions: list[Annotated[str, StringConstraints(max_length=200)] | AdCueIn] = Field(
+        default_factory=list, max_length=100
+    )
+    renditions: list[RenditionIn] = Field(default_factory=lambda: [RenditionIn(aspect="9:16")], min_length=1, max_length=6)  # fmt: skip
+    lut: Name | None = None
+    generation: GenerationIn = Field(default_factory=GenerationIn)
+    policy: Name = "default"
+
+
+class AdAccepted(BaseModel):
+    id: uuid.UUID
+    name: str
+    shots: int
+    duration_s: float
+    status: str
+
+
+class AdVideo(BaseModel):
+    asset_id: uuid.UUID
+    url: str
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+    captions: dict[str, str] = Field(default_factory=dict, description="format -> URL")
+
+
+class Ad(BaseModel):
+    id: uuid.UUID
+    name: str
+    status: str
+    error: str | None = None
+    flow_run_id: uuid.UUID | None = None
+    videos: list[AdVideo] = Field(default_factory=list, description="one per rendition")
+
+
 class PersonalisationsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

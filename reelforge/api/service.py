@@ -22,6 +22,7 @@ from db.models import (
     JobRecord,
     JobStatus,
     SafetyVerdict,
+    Used,
 )
 from models.styles import MAX_BYTES
 from reelforge.api import schemas, store
@@ -92,6 +93,29 @@ def submit_campaign(
         campaign_id=campaign_id,
     )
     return row, spec, campaign_id
+
+
+def submit_ad(
+    session: Session, settings: Settings, principal: Principal, body: schemas.AdIn
+) -> tuple[JobRecord, Any]:
+    """Validate the storyboard as `reelforge ad` does (problems by field, 422 before anything
+    is queued), then queue one job that runs the ad flow."""
+    from pathlib import Path
+
+    from reelforge.campaigns.storyboard import parse_storyboard
+
+    data = body.model_dump(exclude={"lut"}, exclude_none=True)
+    data["brand"] = {"lut": body.lut} if body.lut else {}
+    ad = parse_storyboard({**data, "tenant": principal.tenant}, shown="request", base=Path("/"))
+    load_policy(ad.policy, tenant=principal.tenant)  # another tenant's policy: 404
+    request = ad.model_dump(mode="json")
+    store.check_storable(request)
+    store.admit(session, principal, videos=len(ad.renditions), limit=settings.api_max_queued,
+                retry_after=settings.api_retry_after_seconds)  # fmt: skip
+    (row,) = store.insert_jobs(
+        session, principal, kind="ad", requests=[request], executor=settings.api_executor
+    )
+    return row, ad
 
 
 def submit_personalisations(
@@ -196,6 +220,60 @@ def thumbnail_of(session: Session, principal: Principal, asset_id: uuid.UUID) ->
         )
         .limit(1)
     ).first()
+
+
+def ad_view(
+    session: Session, principal: Principal, objects: ObjectStore, job: JobRecord
+) -> schemas.Ad:
+    """An ad job as the API shows it: its published renditions, each with the captions
+    published beside it (the files its publish activity used as attachments)."""
+    videos = []
+    for video in (job.result or {}).get("videos", []):
+        asset = session.scalars(
+            select(Asset).where(
+                Asset.id == uuid.UUID(str(video["asset_id"])),
+                Asset.tenant_id == principal.tenant_id,
+                Asset.published_uri.is_not(None),
+            )
+        ).one_or_none()
+        if asset is None:
+            continue
+        published_with = select(Used.activity_id).where(
+            Used.asset_id == asset.id, Used.role == "rendition"
+        )
+        beside = session.scalars(
+            select(Asset)
+            .join(Used, Used.asset_id == Asset.id)
+            .where(
+                Used.activity_id.in_(published_with),
+                Used.role == "attachment",
+                Asset.published_uri.is_not(None),
+            )
+        ).all()
+        media = asset.media or {}
+        videos.append(
+            schemas.AdVideo(
+                asset_id=asset.id,
+                url=objects.presign(asset.published_uri),
+                width=_int(media.get("width")),
+                height=_int(media.get("height")),
+                duration=_float(media.get("duration")),
+                captions={
+                    str(c.media.get("format") or Path(c.uri).suffix.lstrip(".")): objects.presign(
+                        c.published_uri
+                    )
+                    for c in beside
+                },
+            )
+        )
+    return schemas.Ad(
+        id=job.id,
+        name=str((job.request or {}).get("name", "")),
+        status=job.status.value,
+        error=job.error,
+        flow_run_id=job.flow_run_id,
+        videos=videos,
+    )
 
 
 def video_view(

@@ -299,18 +299,23 @@ def _message(err: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+def read_yaml_text(path: Path, what: str) -> str:
+    """A spec file's text (``what``: how errors name it); unreadable or not UTF-8: one line."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{what} {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8 YAML"
+        ) from None
+
+
 def load_spec(path: Path | str) -> CampaignSpec:
     """Read and validate a campaign spec file (products CSV included)."""
     path = Path(path)
     shown = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read campaign spec {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            f"campaign spec {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8 YAML"
-        ) from None
+    text = read_yaml_text(path, "campaign spec")
     data, marks = _compose(text, shown)
     if not isinstance(data, dict):
         raise problems_error(

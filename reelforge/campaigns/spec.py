@@ -152,6 +152,17 @@ class RenditionSpec(BaseModel):
         return f"{self.aspect} {self.quality} {self.fps}fps"
 
 
+def known_template(value: str | None) -> str | None:
+    """An enhancement preset's name, checked (campaigns and storyboards)."""
+    from tasks.enhance.templates import available_presets
+
+    if value is not None and value not in available_presets("en"):
+        raise ValueError(
+            f"unknown template {value!r}: choose one of {', '.join(available_presets('en'))}"
+        )
+    return value
+
+
 def _resolve(value: Path | None, info: ValidationInfo) -> Path | None:
     if value is None:
         return None
@@ -324,13 +335,7 @@ class CampaignSpec(BaseModel):
     @field_validator("template")
     @classmethod
     def _template(cls, value: str | None) -> str | None:
-        from tasks.enhance.templates import available_presets
-
-        if value is not None and value not in available_presets("en"):
-            raise ValueError(
-                f"unknown template {value!r}: choose one of {', '.join(available_presets('en'))}"
-            )
-        return value
+        return known_template(value)
 
     @field_validator("prompt", "text")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from reelforge.cli import (
+    ad,
     api,
     enhance,
     generate,
@@ -40,5 +41,6 @@ for group in (
     verify,
     videos,
     style,
+    ad,
 ):
     group.register(app)

@@ -79,6 +79,14 @@ def _small_texts(nodes: list[Any]) -> dict[uuid.UUID, str]:
     return texts
 
 
+def _shot_order(node: dict[str, Any]) -> tuple[int, int]:
+    """An ad's shots (roles ``shot-0``, ``shot-1``, ...) in timeline order, after its other
+    inputs, which keep their order (the sort is stable)."""
+    role = node.get("role") or ""
+    number = role.removeprefix("shot-")
+    return (1, int(number)) if role.startswith("shot-") and number.isdigit() else (0, 0)
+
+
 def _render_lineage(payload: dict[str, Any]) -> None:
     nodes = payload["nodes"]
     by_id = {n["asset_id"]: n for n in nodes}
@@ -101,7 +109,7 @@ def _render_lineage(payload: dict[str, Any]) -> None:
     seen = {root["asset_id"]}
 
     def grow(branch: Tree, node_id: str) -> None:
-        for child in children.get(node_id, []):
+        for child in sorted(children.get(node_id, []), key=_shot_order):
             sub = branch.add(label(child))
             if child["asset_id"] not in seen:  # a DAG: shared inputs are expanded once
                 seen.add(child["asset_id"])

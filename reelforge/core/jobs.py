@@ -76,6 +76,8 @@ class PublishedVideo(BaseModel):
     height: int
     duration: float
     thumbnail_url: str | None = None
+    # files published beside the video (an ad's captions), presigned URL by name
+    attachments: dict[str, str] = Field(default_factory=dict)
 
 
 class VideoResult(BaseModel):

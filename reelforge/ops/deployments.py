@@ -56,6 +56,20 @@ def deploy_video() -> DeploymentInfo:
     return DeploymentInfo(id=deployment_id, name=video_deployment(), work_pool=settings.gpu_pool)
 
 
+def deploy_ad() -> uuid.UUID:
+    """The ad flow on the gpu pool (storyboard ads submitted over the HTTP API)."""
+    from flows.ad import ad_flow
+
+    settings = ready()
+    return _apply(
+        ad_flow,
+        f"ads-{settings.gpu_pool}",
+        settings.gpu_pool,
+        description="A storyboard ad: shots, transitions, end card, captions (docs/ads.md).",
+        tags=["reelforge", "api"],
+    )
+
+
 def deployment_name(spec: CampaignSpec) -> str:
     return f"{spec.tenant}-{spec.name}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from reelforge.core.jobs import VideoJob, VideoResult
 from reelforge.core.orchestration import (
@@ -17,13 +18,16 @@ from reelforge.core.progress import listen
 from reelforge.core.settings import get_settings
 
 
-def run_video(
-    job: VideoJob, *, on_stage: Callable[[str, int, int], None] | None = None
-) -> VideoResult:
-    """Run the video flow in this process against the configured Prefect API."""
-    from tasks.preflight import check_job
-
-    check_job(job)  # bad input fails here: no flow run, nothing stored
+def run_here(
+    flow_name: str,
+    parameters: dict[str, Any],
+    *,
+    tenant: str,
+    on_stage: Callable[[str, int, int], None] | None = None,
+) -> Any:
+    """Run a flow of the registry (flows/__init__.py) in this process against the configured
+    Prefect API, as a new run tagged for ``tenant``: its result, or the run's failure as one
+    error with its run id. Its inputs are checked already: a refused run never starts."""
     settings = get_settings()
     configure_prefect(settings)
     require_prefect(settings)
@@ -31,17 +35,26 @@ def run_video(
     # Prefect's own console logging would interleave with our progress bar and JSON.
     logging.getLogger("prefect").setLevel(logging.WARNING)
     _console_without_tracebacks()
-    from flows.video import video_flow
-
-    listen(on_stage)
+    from flows import load_flow  # after configure_prefect: Prefect reads its settings then
     from reelforge.ops.runs import outages_named, raise_failure, tenant_tag
 
+    listen(on_stage)
     # new run: no heartbeats, no cache lookups; tagged so the tenant's ops view lists it
     with in_process(fresh=True), outages_named():
-        state = run_tagged(video_flow, {"job": job}, [tenant_tag(job.tenant)])
+        state = run_tagged(load_flow(flow_name), parameters, [tenant_tag(tenant)])
     if state.is_completed():
         return state.result()
     raise_failure(state, str(state.state_details.flow_run_id))
+
+
+def run_video(
+    job: VideoJob, *, on_stage: Callable[[str, int, int], None] | None = None
+) -> VideoResult:
+    """Run the video flow in this process against the configured Prefect API."""
+    from tasks.preflight import check_job
+
+    check_job(job)  # bad input fails here: no flow run, nothing stored
+    return run_here("video", {"job": job}, tenant=job.tenant, on_stage=on_stage)
 
 
 class _NoTracebacks(logging.Filter):

@@ -18,6 +18,7 @@ from reelforge.core.retry import TRANSIENT
 from reelforge.core.settings import get_settings
 from tasks.generate.generate import (
     generate_clip,
+    generate_videos,
     generation_cache_key,
     refuse_collapsed_motion,
 )
@@ -77,6 +78,30 @@ def generate(
         motion_collapse = load_policy(job.policy, tenant=job.tenant).motion_collapse
         clip = make_clip(ctx, request, enhanced, motion_collapse=motion_collapse, style=style)
         return clip, False
+
+
+@task(
+    name="generate-batch",
+    cache_policy=StageCache(stage="generate-batch", with_model=True),
+    on_failure=[failure_recorder("generate")],
+    **TRANSIENT,
+)
+def generate_batch(ctx: StageContext, jobs: list[VideoJob], prompts: list[str]) -> int:
+    """Several clips (an ad's shots) in one pass of the model where it allows: the requests
+    not in the tenant's generation cache are generated together (compatible ones share a
+    batch, so one expert swap), and the resident service keeps the results, so each one's own
+    ``generate`` then records its clip without generating it again. How many were missing."""
+    failpoint("generate")
+    requests = []
+    for job, prompt in zip(jobs, prompts, strict=True):
+        style = None if job.style is None else find_style(job.tenant, job.style)
+        request = generation_request(job, prompt, style)
+        if find_output(ctx, AssetKind.raw_clip, cache_key=generation_cache_key(request)) is None:
+            requests.append(request)
+    if len(requests) > 1:  # one alone is just as cheap in its own `generate`
+        with gpu_slot():
+            generate_videos(requests)
+    return len(requests)
 
 
 def make_clip(

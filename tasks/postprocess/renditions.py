@@ -248,13 +248,14 @@ def _interp_filter(mode: str, src_fps: float, fps: int, pixels: int) -> tuple[st
 
 @dataclass(frozen=True)
 class _VideoPlan:
-    chain: str  # from [0:v] to the label "vgraded"
+    chain: str  # from [source] (default 0:v) to [label] (default "vgraded")
     params: dict[str, Any]
 
 
 def _plan_video(
     clip_info, preset: RenditionPreset, lut: ResolvedLut | None, fit: str, interpolation: str,
-    subject: tuple[float, float] | None, clip_path: str,
+    subject: tuple[float, float] | None, clip_path: str, source: str = "0:v",
+    label: str = "vgraded",
 ) -> _VideoPlan:  # fmt: skip
     W, H = preset.width, preset.height
     steps = ["setpts=PTS-STARTPTS"]
@@ -298,7 +299,7 @@ def _plan_video(
     if interp is not None and not before_scale:
         steps += [hold, interp]
     steps.append("setsar=1")
-    return _VideoPlan(chain="[0:v]" + ",".join(steps) + "[vgraded]", params=params)
+    return _VideoPlan(chain=f"[{source}]" + ",".join(steps) + f"[{label}]", params=params)
 
 
 # --- results ---------------------------------------------------------------------------------

@@ -45,10 +45,12 @@ def _published_uris(targets: list[AssetRef]) -> dict[str, str] | None:
         return {ref.uri: str(row.published_uri) for ref, row in zip(targets, rows, strict=True)}
 
 
-def _publish_once(ctx: StageContext, rendered: Rendered, store: ObjectStore) -> dict[str, str]:
-    """Copy and mark the rendition and thumbnail, unless they were published already;
-    the published URI of each by its private URI."""
-    targets: list[AssetRef] = [rendered.rendition, rendered.thumbnail]
+def _publish_once(
+    ctx: StageContext, rendered: Rendered, store: ObjectStore, beside: list[AssetRef]
+) -> dict[str, str]:
+    """Copy and mark the rendition, thumbnail and the files ``beside`` them, unless they were
+    published already; the published URI of each by its private URI."""
+    targets: list[AssetRef] = [rendered.rendition, rendered.thumbnail, *beside]
     earlier = _published_uris(targets)
     if earlier is not None:
         return earlier  # nothing to copy or record: the objects and rows are there
@@ -81,7 +83,8 @@ def _publish_once(ctx: StageContext, rendered: Rendered, store: ObjectStore) -> 
         record_stage(
             ctx,
             "publish",
-            used=[(rendered.rendition, "rendition"), (rendered.thumbnail, "thumbnail")],
+            used=[(rendered.rendition, "rendition"), (rendered.thumbnail, "thumbnail")]
+            + [(ref, "attachment") for ref in beside],
             parameters={"published": list(published.values())},
             then=mark,
         )
@@ -100,16 +103,21 @@ def _publish_once(ctx: StageContext, rendered: Rendered, store: ObjectStore) -> 
     **TRANSIENT,
 )
 def publish(
-    ctx: StageContext, rendered: Rendered, store: ObjectStore | None = None
+    ctx: StageContext,
+    rendered: Rendered,
+    store: ObjectStore | None = None,
+    attachments: dict[str, AssetRef] | None = None,
 ) -> PublishedVideo:
-    """Copy the checked rendition and thumbnail to the published bucket and mark them."""
+    """Copy the checked rendition and thumbnail to the published bucket and mark them;
+    ``attachments`` (an ad's captions, by name) are published beside them, each with its own
+    passing verdict (PostgreSQL refuses the mark without one)."""
     failpoint("publish")
     if get_settings().c2pa_signing:
         require_signed(rendered.rendition)  # nothing unsigned is published
     store = store or ObjectStore()
     # Identical jobs in flight publish once: the others wait for the claim, then reuse it.
     with claim(f"publish:{rendered.rendition.id}"):
-        published = _publish_once(ctx, rendered, store)
+        published = _publish_once(ctx, rendered, store, list((attachments or {}).values()))
     failpoint("published")  # crash tests: published and recorded, the run not yet finished
     video_uri = published[rendered.rendition.uri]
     return PublishedVideo(
@@ -121,4 +129,7 @@ def publish(
         height=rendered.height,
         duration=rendered.duration,
         thumbnail_url=store.presign(published[rendered.thumbnail.uri]),
+        attachments={
+            name: store.presign(published[ref.uri]) for name, ref in (attachments or {}).items()
+        },
     )

@@ -15,6 +15,8 @@ OPERATIONS = [
     ("POST", "/v1/webhooks"), ("GET", "/v1/webhooks"), ("DELETE", "/v1/webhooks/{endpoint_id}"),
     ("GET", "/v1/webhooks/deliveries"), ("POST", "/v1/webhooks/deliveries/{event_id}/redeliver"),
     ("POST", "/v1/styles"), ("GET", "/v1/styles"), ("DELETE", "/v1/styles/{name}"),
+    ("POST", "/v1/ads"), ("POST", "/v1/videos/{video_id}/cancel"),
+    ("GET", "/v1/ads/{ad_id}"),
 ]  # fmt: skip
 
 
