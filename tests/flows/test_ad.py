@@ -154,3 +154,13 @@ def test_editing_one_shot_generates_that_shot_only(stack, storyboard: Path, tmp_
     same = [a == b for a, b in zip(first["shots"], second["shots"], strict=True)]
     assert same == [True, False, True, True]
     assert second["asset_id"] != first["asset_id"]
+
+
+def test_lineage_of_an_ad_lists_its_shots_in_timeline_order(stack, storyboard: Path, tmp_path):
+    payload = _ad(storyboard, tmp_path / "ad.mp4")
+    res = runner.invoke(app, ["lineage", payload["asset_id"]], env={"COLUMNS": "400"})
+    assert res.exit_code == 0, res.stdout
+    lines = res.stdout.splitlines()
+    shots = [next(i for i, line in enumerate(lines) if f"(shot-{n}) raw_clip {shot}" in line)
+             for n, shot in enumerate(payload["shots"])]  # fmt: skip
+    assert shots == sorted(shots) and len(set(shots)) == 4
