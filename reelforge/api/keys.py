@@ -129,6 +129,16 @@ def list_keys(session: Session, tenant: str | None = None) -> list[dict[str, Any
     return out
 
 
+def key_labels(session: Session, key_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """How a key is shown as the one that made something: its name, else its prefix."""
+    if not key_ids:
+        return {}
+    rows = session.execute(
+        select(ApiKey.id, ApiKey.name, ApiKey.prefix).where(ApiKey.id.in_(set(key_ids)))
+    )
+    return {key_id: name or prefix for key_id, name, prefix in rows}
+
+
 def revoke_key(session: Session, ident: str) -> ApiKey | None:
     """Revoke the active key with this id or prefix and end its dashboard sessions; None if
     there is no such active key."""

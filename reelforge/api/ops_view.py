@@ -28,13 +28,15 @@ from db.models import (
 )
 from reelforge.api import service, store
 from reelforge.api.dispatcher import VIDEO_STAGES
-from reelforge.api.keys import Principal
+from reelforge.api.keys import Principal, key_labels
 from reelforge.api.service import rendition_asset_id
 from reelforge.core.errors import InvalidInput, ReelForgeError
 from reelforge.core.orchestration import process_gone
 from reelforge.core.storage import ObjectStore
 from reelforge.ops import runs as runs_ops
 from reelforge.ops.runs import RunInfo
+
+NOT_STARTED = (JobStatus.queued, JobStatus.retrying)  # no flow run works on these
 
 log = logging.getLogger("reelforge.api")
 
@@ -136,7 +138,7 @@ def tenant_runs(session: Session, principal: Principal, limit: int = 50) -> list
                 error=job.error,
                 asset_id=rendition_asset_id(job) or published.get(job.flow_run_id),  # type: ignore[arg-type]
                 can_retry=job.status in (JobStatus.failed, JobStatus.cancelled),
-                can_cancel=job.status in WAITING
+                can_cancel=job.status in NOT_STARTED
                 or (
                     job.flow_run_id is not None
                     and job.status in (JobStatus.submitted, JobStatus.running)
@@ -203,9 +205,6 @@ def job_of_run(session: Session, principal: Principal, run_id: uuid.UUID) -> Job
     ).one_or_none()
 
 
-WAITING = (JobStatus.queued, JobStatus.retrying)
-
-
 def cancel_job(session: Session, job: JobRecord) -> None:
     """Cancel an API job: one no flow run works on yet (queued, or waiting for its retry) is
     marked cancelled at once by a conditional update, which waits for the row lock the
@@ -215,7 +214,7 @@ def cancel_job(session: Session, job: JobRecord) -> None:
     now = datetime.now(UTC)
     cancelled = session.execute(
         update(JobRecord)
-        .where(JobRecord.id == job.id, JobRecord.status.in_(WAITING))
+        .where(JobRecord.id == job.id, JobRecord.status.in_(NOT_STARTED))
         .values(
             status=JobStatus.cancelled,
             error="cancelled while waiting to start",
@@ -268,7 +267,7 @@ class VideoCard:
     id: uuid.UUID  # the API job's id, or the rendition's asset id where no job made it
     asset_id: uuid.UUID
     flow_run_id: uuid.UUID | None
-    made_by: str  # "API job <id>", "campaign <name>" or "CLI"
+    made_by: str  # "API key <name> (job <id>)", "campaign <name>" or "CLI"
     prompt: str
     url: str
     thumbnail_url: str | None
@@ -323,11 +322,13 @@ def tenant_videos(
             select(Campaign.id, Campaign.name).where(Campaign.id.in_(campaign_ids))
         )
     }
+    labels = key_labels(session, [job.key_id for job in jobs.values() if job.key_id])
     cards = []
     for video in videos:
         job = jobs.get(video.asset_id)
         if job is not None:
-            made_by = f"API job {job.id}"
+            key = labels.get(job.key_id) if job.key_id else None
+            made_by = f"API key {key} (job {job.id})" if key else f"API job {job.id}"
         elif video.campaign_id in campaigns:
             made_by = f"campaign {campaigns[video.campaign_id]}"
         else:

@@ -139,6 +139,9 @@ class Video(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    submitted_by: str | None = Field(
+        default=None, description="The API key that submitted the job: its name, else prefix."
+    )
     prompt: str
     enhanced_prompt: str | None = None
     generation_cached: bool | None = None

@@ -26,7 +26,7 @@ from db.models import (
 )
 from models.styles import MAX_BYTES
 from reelforge.api import schemas, store
-from reelforge.api.keys import Principal
+from reelforge.api.keys import Principal, key_labels
 from reelforge.core.caching import digest
 from reelforge.core.errors import InvalidInput
 from reelforge.core.settings import Settings
@@ -331,6 +331,7 @@ def video_view(
         created_at=job.created_at,
         updated_at=job.updated_at,
         finished_at=job.finished_at,
+        submitted_by=key_labels(session, [job.key_id]).get(job.key_id) if job.key_id else None,
         prompt=str(request.get("prompt", "")),
         enhanced_prompt=result.get("enhanced_prompt"),
         generation_cached=result.get("generation_cached"),

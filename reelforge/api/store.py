@@ -114,6 +114,7 @@ def insert_jobs(
         JobRecord(
             id=uuid.uuid4(),
             tenant_id=principal.tenant_id,
+            key_id=principal.key_id,
             kind=kind,
             status=JobStatus.queued,
             executor=executor,

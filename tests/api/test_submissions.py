@@ -223,3 +223,19 @@ def test_a_queued_video_is_cancelled_at_once_and_never_dispatched(small_client, 
     # a cancelled job frees its place in the queue (the limit is 4 here)
     for i in range(4):
         assert small_client.post("/v1/videos", json={"prompt": f"p{i}"}, headers=tenant.headers).status_code == 202  # fmt: skip
+
+
+def test_a_video_says_which_api_key_submitted_it(client, make_tenant):
+    from db.session import session_scope
+    from reelforge.api.keys import create_key
+
+    tenant = make_tenant("who")  # its jobs are deleted afterwards
+    with session_scope() as session:
+        named, _ = create_key(session, tenant.slug, name="shop-backend")
+    prefix = tenant.key.split("_")[1]  # an unnamed key is shown by its prefix
+    for key, label in ((named, "shop-backend"), (tenant.key, prefix)):
+        headers = {"Authorization": f"Bearer {key}"}
+        made = client.post("/v1/videos", json={"prompt": "a lamp"}, headers=headers)
+        assert made.status_code == 202, made.text
+        video = client.get(f"/v1/videos/{made.json()['id']}", headers=headers).json()
+        assert video["submitted_by"] == label
