@@ -14,7 +14,7 @@ _.schedule_cron  # tasks/context.py: sets the campaign row's column
 
 # Fields of pydantic models and dataclasses that are part of an output (JSON, lineage, API).
 object_fraction  # models/detector.py: in the detector's per-clip report
-asset_kind, videos_by_status, gpu_seconds  # reelforge/api/schemas.py: API responses
+asset_kind, videos_by_status, gpu_seconds, submitted_by  # reelforge/api/schemas.py: API responses
 prompt_asset_id, raw_clip_asset_id  # reelforge/core/jobs.py: VideoResult, printed by --json
 duration_s  # ops/runs.py RunInfo, enhance/enhancer.py and safety/verdicts.py results
 queue_wait_s  # ops/runs.py RunInfo: `reelforge runs --json`, the ops view
@@ -60,3 +60,7 @@ duration_ms  # db/models.py WebhookDelivery: how long each delivery attempt took
 endpoints, last_status_code, attempted  # api/schemas.py, ops/webhooks.py: API and --json output
 modelVersion  # tasks/openlineage.py: the reelforge dataset facet, serialised by the client
 failed_stage, can_retry, can_cancel  # api/ops_view.py RunRow: read by the dashboard's templates
+
+# Versions and review: fields of API answers and of the stored takes (tasks/review/stage.py).
+clip_id, preview_id, preview_url, publishing_run_id  # api/schemas.py: GET /v1/reviews/{id}
+score_details  # tasks/review/stage.py Take: the scorer's findings, kept in reviews.takes

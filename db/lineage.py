@@ -352,6 +352,60 @@ def failed_activities(session: Session, asset_ids: Sequence[uuid.UUID]) -> list[
 
 
 @dataclass(frozen=True)
+class Decision:
+    """A review's decision in the making of a lineage: who chose which take among which."""
+
+    activity_id: uuid.UUID
+    decision: str
+    agent: str | None
+    note: str | None
+    chosen: uuid.UUID
+    considered: list[uuid.UUID]
+    decided_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "activity_id": str(self.activity_id),
+            "decision": self.decision,
+            "agent": self.agent,
+            "note": self.note,
+            "chosen": str(self.chosen),
+            "considered": [str(c) for c in self.considered],
+            "decided_at": self.decided_at.isoformat(),
+        }
+
+
+def decisions(session: Session, asset_ids: Sequence[uuid.UUID]) -> list[Decision]:
+    """The review decisions that chose one of these assets (``review_decision`` activities,
+    tasks/review/decision.py), with every take they considered."""
+    if not asset_ids:
+        return []
+    chosen = (
+        select(Used.activity_id, Used.asset_id)
+        .where(Used.asset_id.in_(asset_ids), Used.role == "chosen")
+        .subquery()
+    )
+    rows = session.execute(
+        select(Activity, chosen.c.asset_id)
+        .join(chosen, chosen.c.activity_id == Activity.id)
+        .where(Activity.stage == "review_decision")
+        .order_by(Activity.started_at)
+    ).all()
+    found = []
+    for activity, asset_id in rows:
+        considered = session.scalars(
+            select(Used.asset_id)
+            .join(Asset, Asset.id == Used.asset_id)
+            .where(Used.activity_id == activity.id, Used.role == "considered")
+            .order_by(Asset.created_at, Asset.id)
+        ).all()
+        p = activity.parameters
+        found.append(Decision(activity.id, p.get("decision", ""), p.get("agent"), p.get("note"),
+                              asset_id, list(considered), activity.started_at))  # fmt: skip
+    return found
+
+
+@dataclass(frozen=True)
 class PublishedVideo:
     """A published rendition and the flow run that made it."""
 

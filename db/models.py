@@ -482,3 +482,58 @@ class WebhookDelivery(Base):
     succeeded: Mapped[bool] = mapped_column(Boolean)
 
     __table_args__ = (Index("ix_webhook_deliveries_outbox_id", "outbox_id", "attempted_at"),)
+
+
+# --- Versions and review (flows/versions.py, flows/review.py, reelforge/ops/reviews.py) -----
+
+
+class ReviewStatus(enum.StrEnum):
+    awaiting_review = "awaiting_review"  # the takes and their previews are ready: pick one
+    approved = "approved"  # a take was picked; its publishing run has not finished yet
+    published = "published"  # the chosen take is published (``result``)
+    rejected = "rejected"  # nothing is published; the takes stay private
+
+
+class Review(Base):
+    """A job's takes waiting for a person's decision. No process waits for it: the versions
+    run ended after the previews, and the decision starts the publishing run."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
+    status: Mapped[ReviewStatus] = mapped_column(_enum(ReviewStatus, "review_status"))
+    job: Mapped[dict[str, Any]]  # the VideoJob of take 1 (take k: seed + k - 1)
+    # what the versions run recorded for the publishing run: prompt, overlay, brand kit refs
+    inputs: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    # one object per take, in order: number, seed, clip, preview, score, passed
+    takes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    flow_run_id: Mapped[uuid.UUID | None]  # the versions run that made the takes
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL")
+    )
+    on_timeout: Mapped[str] = mapped_column(String(32), server_default="reject")
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pick: Mapped[int | None]  # the chosen take's number (1-based)
+    decided_by: Mapped[str | None] = mapped_column(String(200))  # key id, operator, `system`
+    note: Mapped[str | None] = mapped_column(Text)  # the approval's note or the rejection's reason
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_flow_run_id: Mapped[uuid.UUID | None]  # the publishing run
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # what `generate --json` prints
+    created_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (
+        CheckConstraint(
+            "(status = 'awaiting_review') = (decided_at IS NULL)", name="decided_when_not_waiting"
+        ),
+        CheckConstraint(
+            "(status IN ('approved', 'published')) = (pick IS NOT NULL)", name="pick_when_approved"
+        ),
+        CheckConstraint(
+            "(status = 'published') = (result IS NOT NULL)", name="result_when_published"
+        ),
+        Index("ix_reviews_tenant_status", "tenant_id", "status", "created_at"),
+        Index(
+            "ix_reviews_expiring", "expires_at", postgresql_where=text("status = 'awaiting_review'")
+        ),
+    )

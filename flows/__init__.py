@@ -14,6 +14,8 @@ FLOWS = {
     "campaign": "flows.campaign:campaign_flow",
     "personalise": "flows.personalise:personalise_flow",
     "ad": "flows.ad:ad_flow",
+    "versions": "flows.versions:versions_flow",
+    "review": "flows.review:review_flow",
 }
 
 

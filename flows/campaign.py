@@ -13,6 +13,7 @@ from prefect import flow, runtime, tags, task
 from prefect.context import TaskRunContext
 from prefect.deployments import run_deployment
 
+from flows.versions import versions_flow
 from flows.video import video_flow
 from reelforge.campaigns.plan import (
     CampaignReport,
@@ -57,6 +58,11 @@ def run_video_job(job: VideoJob, executor: Executor) -> VideoResult:
 @task(name="product", cache_policy=KeyField(argument="plan"), task_run_name="product-{plan.sku}")
 def make_product(plan: ProductPlan, executor: Executor) -> ProductResult:
     failpoint("product")
+    if plan.review:  # the takes wait for a decision; approving publishes every rendition
+        opened = versions_flow(plan.jobs[0], plan.versions, on_timeout=plan.review_timeout,
+                               renditions=plan.jobs)  # fmt: skip
+        return ProductResult(sku=plan.sku, name=plan.name, status="awaiting_review",
+                             review_id=opened.review_id)  # fmt: skip
     videos = [ProductVideo.of(job, run_video_job(job, executor)) for job in plan.jobs]
     return ProductResult(sku=plan.sku, name=plan.name, status="made", videos=videos)
 

@@ -18,14 +18,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from reelforge.api import ops_view, schemas, service, store
+from reelforge.api import ops_view, reviews, schemas, service, store
 from reelforge.api.deps import get_session
 from reelforge.api.keys import (
     KeyExpired,
@@ -39,6 +39,7 @@ from reelforge.api.lineage_svg import layout
 from reelforge.api.store import Backpressure, Conflict
 from reelforge.core.errors import InvalidInput
 from reelforge.core.settings import Settings
+from reelforge.ops import reviews as ops_reviews
 from reelforge.ops.runs import cancel_run
 from reelforge.ops.webhooks import recent_deliveries, redeliver
 
@@ -419,3 +420,80 @@ async def redeliver_webhook(
     except InvalidInput as exc:
         message = str(exc)
     return RedirectResponse(f"/dashboard/webhooks?message={quote(message[:200])}", status_code=303)
+
+
+# --- reviews (docs/review.md) -----------------------------------------------------------------
+
+
+@router.get("/reviews", response_class=HTMLResponse)
+def reviews_page(
+    request: Request,
+    message: str | None = None,
+    who: Viewer = Depends(viewer),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    rows = ops_reviews.list_reviews(who.principal.tenant)
+    campaigns = [c.name for c in service.campaigns_of(session, who.principal)]
+    context = {"reviews": rows, "campaigns": campaigns, "message": message, "viewer": who}
+    return _page(request, "reviews.html", context)
+
+
+@router.get("/reviews/{review_id}", response_class=HTMLResponse)
+def review_page(
+    request: Request,
+    review_id: uuid.UUID,
+    message: str | None = None,
+    who: Viewer = Depends(viewer),
+) -> HTMLResponse:
+    """The takes side by side: previews, verdicts, scores; approve, reject, more."""
+    try:
+        review = reviews.get(who.principal, str(review_id), request.app.state.objects)
+    except HTTPException:
+        return _page(request, "notfound.html", {"viewer": who, "what": "review"}, status=404)
+    published = None
+    if review.status == "published":
+        published = ops_reviews.published_asset(who.principal.tenant, str(review_id))
+    context = {"review": review, "published": published, "message": message, "viewer": who}
+    return _page(request, "review.html", context)
+
+
+@router.post("/reviews/{review_id}/decision")
+async def review_decision(request: Request, review_id: uuid.UUID, who: Viewer = Depends(viewer)) -> Response:  # fmt: skip
+    from urllib.parse import quote
+
+    form = await _form(request)
+    if not _csrf_ok(who.csrf, form.get("csrf")):
+        return _forbidden(request)
+    fields = {k: v for k, v in form.items() if k in ("decision", "pick", "note", "versions") and v}
+    try:
+        body = schemas.ReviewDecisionIn.model_validate(fields)
+        background = reviews.in_background(
+            request.app.state, _settings(request).api_local_concurrency
+        )
+        reviews.decide(who.principal, str(review_id), body, request.app.state.objects, background)
+        message = f"{body.decision} recorded"
+    except ValidationError as exc:
+        message = f"invalid {'.'.join(map(str, exc.errors()[0]['loc']))}: {exc.errors()[0]['msg']}"
+    except HTTPException as exc:
+        if exc.status_code == 404:
+            return _page(request, "notfound.html", {"viewer": who, "what": "review"}, status=404)
+        message = str(exc.detail)
+    target = f"/dashboard/reviews/{review_id}?message={quote(message[:200])}"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/reviews/approve-best")
+async def approve_best(request: Request, who: Viewer = Depends(viewer)) -> Response:
+    """Approve each waiting review's best-scored take in a campaign (published in the
+    background, one after another)."""
+    from urllib.parse import quote
+
+    form = await _form(request)
+    if not _csrf_ok(who.csrf, form.get("csrf")):
+        return _forbidden(request)
+    campaign = form.get("campaign", "")
+    tenant, agent = who.principal.tenant, reviews.agent_of(who.principal)
+    background = reviews.in_background(request.app.state, _settings(request).api_local_concurrency)
+    background(lambda: ops_reviews.approve_best(tenant, campaign, agent=agent))
+    message = f"approving the best takes of {campaign}"
+    return RedirectResponse(f"/dashboard/reviews?message={quote(message[:200])}", status_code=303)

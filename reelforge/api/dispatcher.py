@@ -50,6 +50,7 @@ CLAIM_BATCH = 20
 SYNC_BATCH = 200
 WEBHOOK_BATCH = 10
 HEARTBEAT_WATCH_SECONDS = 30.0  # how often to look for worker runs whose heartbeats stopped
+REVIEW_WATCH_SECONDS = 30.0  # how often to decide reviews whose time ran out
 
 
 def one_line(text: str | None, limit: int = 500) -> str:
@@ -72,6 +73,8 @@ class Dispatcher:
         self._prepared = False
         self._deployments: dict[str, uuid.UUID] = {}
         self._next_heartbeat_watch = 0.0
+        self._next_review_watch = 0.0
+        self._reviewing: threading.Thread | None = None
         self.last_error: str | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -104,6 +107,7 @@ class Dispatcher:
         self._prepare()
         self._claim()
         self._watch_heartbeats()
+        self._watch_reviews()
         self._sync()
         self._deliver_webhooks()
 
@@ -123,6 +127,19 @@ class Dispatcher:
                 mark_stalled(run.id, timeout, "the API's dispatcher")
         except Exception as exc:  # the next watch tries again; dispatching goes on
             log.warning("heartbeat watch: %s", one_line(f"{type(exc).__name__}: {exc}", 300))
+
+    def _watch_reviews(self) -> None:
+        """Every REVIEW_WATCH_SECONDS: reviews whose time ran out are decided (rejected, or
+        their best take approved and published: reelforge/ops/reviews.py), in a thread of
+        their own, so a publishing run never holds up dispatching."""
+        now = time.monotonic()
+        if now < self._next_review_watch or (self._reviewing and self._reviewing.is_alive()):
+            return
+        self._next_review_watch = now + REVIEW_WATCH_SECONDS
+        self._reviewing = threading.Thread(
+            target=_expire_reviews, name="reelforge-review-timeouts", daemon=True
+        )
+        self._reviewing.start()
 
     def _deliver_webhooks(self) -> None:
         """Drain due webhook events (a few per round: a slow endpoint must not hold up
@@ -354,6 +371,16 @@ class Dispatcher:
         if status != job.status:
             job.status = status
             job.updated_at = datetime.now(UTC)
+
+
+def _expire_reviews() -> None:
+    from reelforge.ops.reviews import expire_reviews
+
+    try:
+        for decided in expire_reviews():
+            log.info("dispatcher: review %s timed out: %s", decided["review_id"], decided["status"])
+    except Exception as exc:  # the next watch tries again
+        log.warning("review watch: %s", one_line(f"{type(exc).__name__}: {exc}", 300))
 
 
 def failure_of(run: Any) -> str:

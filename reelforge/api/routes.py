@@ -6,13 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Campaign, JobRecord, JobStatus
-from reelforge.api import ops_view, schemas, service, store
+from reelforge.api import ops_view, reviews, schemas, service, store
 from reelforge.api.deps import (
     get_idempotency_key,
     get_principal,
@@ -24,6 +24,7 @@ from reelforge.api.keys import Principal
 from reelforge.core.errors import InvalidInput
 from reelforge.core.settings import Settings
 from reelforge.core.storage import ObjectStore
+from reelforge.ops import reviews as ops_reviews
 from reelforge.ops import webhooks
 from tasks import styles
 
@@ -403,3 +404,47 @@ def delete_style(name: str, principal: Principal = Depends(get_principal)) -> No
         styles.remove_style(principal.tenant, name)
     except InvalidInput:
         raise _not_found("style") from None
+
+
+# --- reviews (docs/review.md) -----------------------------------------------------------------
+
+
+@router.get("/reviews", response_model=schemas.ReviewList)
+def list_reviews(
+    status: Literal["awaiting_review", "approved", "published", "rejected"] | None = None,
+    principal: Principal = Depends(get_principal),
+) -> schemas.ReviewList:
+    """The tenant's reviews, newest first (``status=awaiting_review``: the open ones)."""
+    rows = [schemas.ReviewOut.model_validate(r) for r in
+            ops_reviews.list_reviews(principal.tenant, status=status)]  # fmt: skip
+    return schemas.ReviewList(reviews=rows, count=len(rows))
+
+
+@router.get("/reviews/{review_id}", response_model=schemas.ReviewOut)
+def get_review(
+    review_id: uuid.UUID,
+    principal: Principal = Depends(get_principal),
+    objects: ObjectStore = Depends(get_store),
+) -> schemas.ReviewOut:
+    """A review's takes with their preview URLs, verdicts and scores."""
+    return reviews.get(principal, str(review_id), objects)
+
+
+@router.post(
+    "/reviews/{review_id}/decision",
+    status_code=202,
+    response_model=schemas.ReviewOut,
+    responses={409: {"model": schemas.Problem, "description": "Already decided."}},
+)
+def decide_review(
+    review_id: uuid.UUID,
+    body: schemas.ReviewDecisionIn,
+    request: Request,
+    principal: Principal = Depends(get_principal),
+    objects: ObjectStore = Depends(get_store),
+    settings: Settings = Depends(get_settings_dep),
+) -> schemas.ReviewOut:
+    """approve (``pick``): publish that take; reject (``note``: why): publish nothing; more
+    (``versions``): more takes. Recorded before the answer; publishing follows (poll GET)."""
+    background = reviews.in_background(request.app.state, settings.api_local_concurrency)
+    return reviews.decide(principal, str(review_id), body, objects, background)

@@ -413,3 +413,57 @@ class StyleList(BaseModel):
 
 class DeliveryList(BaseModel):
     deliveries: list[DeliveryInfo]
+
+
+# --- reviews (versions and review: docs/review.md) --------------------------------------------
+
+
+class TakeOut(BaseModel):
+    take: int = Field(description="1-based: the number `pick` names.")
+    seed: int
+    clip_id: uuid.UUID
+    preview_id: uuid.UUID | None = None
+    preview_url: str | None = Field(default=None, description="Presigned, private, short-lived.")
+    passed: bool = Field(description="The visual gate's verdict on the take.")
+    category: str | None = None
+    score: float | None = Field(default=None, description="Automatic score, 0-1 (shown only).")
+    enhanced_prompt: str | None = None
+
+
+class ReviewOut(BaseModel):
+    review_id: uuid.UUID
+    status: Literal["awaiting_review", "approved", "published", "rejected"]
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    prompt: str | None = None
+    campaign_id: uuid.UUID | None = None
+    flow_run_id: uuid.UUID | None = None
+    pick: int | None = None
+    decided_by: str | None = None
+    note: str | None = None
+    decided_at: datetime | None = None
+    publishing_run_id: uuid.UUID | None = Field(
+        default=None, description="The flow run that published the approved take."
+    )
+    takes: list[TakeOut]
+
+
+class ReviewList(BaseModel):
+    reviews: list[ReviewOut]
+    count: int
+
+
+class ReviewDecisionIn(BaseModel):
+    """approve (with ``pick``), reject (with ``note``, the reason) or more (``versions``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject", "more"]
+    pick: int | None = Field(default=None, ge=1, le=1000, description="approve: the take.")
+    note: str | None = Field(default=None, max_length=2000, description="Note or reason.")
+    versions: int = Field(default=1, ge=1, le=16, description="more: how many takes.")
+
+    @field_validator("note")
+    @classmethod
+    def _note_printable(cls, value: str | None) -> str | None:
+        return _printable(value, "note")

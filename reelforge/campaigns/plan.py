@@ -36,6 +36,9 @@ class ProductPlan(BaseModel):
     name: str
     jobs: list[VideoJob]
     cache_key: str
+    versions: int = 1  # takes, with review (one review per product: docs/review.md)
+    review: bool = False
+    review_timeout: str | None = None
 
 
 class ProductVideo(BaseModel):
@@ -61,9 +64,10 @@ class ProductVideo(BaseModel):
 class ProductResult(BaseModel):
     sku: str
     name: str
-    status: Literal["made", "cached", "would-make", "failed"]
+    status: Literal["made", "cached", "would-make", "failed", "awaiting_review"]
     videos: list[ProductVideo] = Field(default_factory=list)
     error: str | None = None
+    review_id: uuid.UUID | None = None  # review: required (published when it is approved)
 
 
 class CampaignReport(BaseModel):
@@ -94,8 +98,13 @@ def plan_products(spec: CampaignSpec, model_version: str) -> list[ProductPlan]:
         jobs = spec.jobs(product)
         # A style is keyed by its file, not its name: a name registered again makes new videos.
         styles = sorted({find_style(j.tenant, j.style).sha256 for j in jobs if j.style})
-        key = f"product-{digest('product', jobs, model_version, code, *styles)}"
-        plans.append(ProductPlan(sku=product.sku, name=product.name, jobs=jobs, cache_key=key))
+        review = {"versions": spec.versions, "review": spec.review is not None,
+                  "review_timeout": spec.review_timeout}  # fmt: skip
+        parts = (jobs, model_version, code, *styles, *([review] if review["review"] else []))
+        key = f"product-{digest('product', *parts)}"
+        plans.append(
+            ProductPlan(sku=product.sku, name=product.name, jobs=jobs, cache_key=key, **review)
+        )
     return plans
 
 

@@ -41,6 +41,7 @@ from pydantic_core import PydanticCustomError
 
 from reelforge.core.errors import InvalidInput
 from reelforge.core.jobs import Speed, VideoJob, parse_style
+from reelforge.core.settings import get_settings
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,63}$"
 # SKUs become parts of object keys, artifact rows and file names: letters, digits, . _ -
@@ -331,6 +332,17 @@ class CampaignSpec(BaseModel):
     concurrency: int = Field(default=2, ge=1, le=64)
     policy: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
     personalisation: PersonalisationSpec | None = None
+    review: Literal["required"] | None = Field(
+        default=None,
+        description="required: each product's takes wait for a person's decision (one review "
+        "per product, docs/review.md); the product is published when its review is approved.",
+    )
+    versions: int = Field(default=1, ge=1, le=16, description="Takes per product (with review).")
+    review_timeout: Literal["reject", "auto: best_score"] | None = Field(
+        default=None,
+        description="What a product's review becomes when its time runs out "
+        "(default: REELFORGE_REVIEW_ON_TIMEOUT).",
+    )
 
     @field_validator("template")
     @classmethod
@@ -382,6 +394,11 @@ class CampaignSpec(BaseModel):
             except InvalidInput as exc:
                 where = "prompt" if product.prompt else "prompt (from the campaign's template)"
                 raise _issue(f"products[{i}].prompt", f"{where}: {exc}") from None
+        if self.versions > 1 and self.review is None:
+            raise _issue("versions", "versions need a review: add `review: required`")
+        most = get_settings().max_versions
+        if self.versions > most:
+            raise _issue("versions", f"at most {most} takes (REELFORGE_MAX_VERSIONS)")
         if self.personalisation is not None:
             allowed = known | set(self.personalisation.user_fields)
             try:

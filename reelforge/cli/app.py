@@ -13,6 +13,7 @@ from reelforge.cli import (
     model,
     moderate,
     orchestrate,
+    review,
     stack,
     style,
     verify,
@@ -42,5 +43,6 @@ for group in (
     videos,
     style,
     ad,
+    review,
 ):
     group.register(app)

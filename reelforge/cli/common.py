@@ -102,3 +102,24 @@ def video_payload(result: Any) -> dict[str, Any]:
         "enhanced_prompt": result.enhanced_prompt,
         "generation_cached": result.generation_cached,
     }
+
+
+def review_payload(opened: Any) -> dict[str, Any]:
+    """A versions run that ended waiting for a decision: `generate --review` and `review more`."""
+    return {
+        "status": opened.status.value,
+        "review_id": str(opened.review_id),
+        "flow_run_id": str(opened.flow_run_id),
+        "takes": [
+            {
+                "take": t.take,
+                "seed": t.seed,
+                "clip_id": str(t.clip.id),
+                "passed": t.passed,
+                "category": t.category,
+                "score": t.score,
+            }
+            for t in opened.takes
+        ],
+        "next": f"reelforge review approve {opened.review_id} --pick K",
+    }

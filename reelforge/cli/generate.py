@@ -8,7 +8,14 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from reelforge.cli.common import DebugOption, JsonOption, console, run_command, video_payload
+from reelforge.cli.common import (
+    DebugOption,
+    JsonOption,
+    console,
+    review_payload,
+    run_command,
+    video_payload,
+)
 from reelforge.core.errors import InvalidInput, ReelForgeError
 
 
@@ -40,6 +47,12 @@ def generate(
     tenant: str = typer.Option("default", help="Tenant the video belongs to."),
     policy: str = typer.Option("default", help="Safety policy name."),
     out: Path | None = typer.Option(None, help="Also save the published video here."),
+    versions: int = typer.Option(
+        1, help="Takes to make (seeds SEED, SEED+1, ...); more than one needs --review."
+    ),
+    review: bool = typer.Option(
+        False, "--review", help="Stop after the takes' previews: a person picks one to publish."
+    ),
     json_output: bool = JsonOption,
     debug: bool = DebugOption,
 ) -> None:
@@ -47,6 +60,7 @@ def generate(
 
     def body() -> dict[str, Any]:
         from reelforge.core.jobs import VideoJob, parse_style
+        from reelforge.ops.reviews import check_versions, start_versions
         from reelforge.ops.run import run_video
         from reelforge.ops.webhooks import deliver_soon
 
@@ -75,8 +89,13 @@ def generate(
             text=text,
             policy=policy,
         )
+        check_versions(versions, review)
+        if review and out is not None:
+            raise InvalidInput("--out goes with `reelforge review approve`, not with --review")
         try:
             with _progress(enabled=not json_output) as on_stage:
+                if review:  # ends after the previews: `reelforge review approve` publishes
+                    return review_payload(start_versions(job, versions, on_stage=on_stage))
                 result = run_video(job, on_stage=on_stage)
         finally:
             deliver_soon()  # this run's webhooks, best effort (the outbox keeps the rest)

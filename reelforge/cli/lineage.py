@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
                 walk = graph.downstream if downstream else graph.upstream
                 nodes = walk(session, root)
                 failures = graph.failed_activities(session, [n.asset_id for n in nodes])
+                choices = graph.decisions(session, [n.asset_id for n in nodes])
             if not nodes:
                 raise InvalidInput(
                     f"no asset {root}: check the id (`reelforge generate --json` prints it)"
@@ -46,6 +47,7 @@ def register(app: typer.Typer) -> None:
                 "direction": "downstream" if downstream else "upstream",
                 "nodes": [{**n.as_json(), "text": texts.get(n.asset_id)} for n in nodes],
                 "failed_activities": [f.as_json() for f in failures],
+                "decisions": [d.as_json() for d in choices],
             }
 
         run_command(body, json_output=json_output, debug=debug, render=_render_lineage)
@@ -117,6 +119,14 @@ def _render_lineage(payload: dict[str, Any]) -> None:
 
     grow(tree, root["asset_id"])
     console.print(tree, highlight=False)
+    for d in payload.get("decisions") or []:
+        note = f": {escape(d['note'])}" if d["note"] else ""
+        console.print(
+            f"[bold]review[/bold] {d['decision']} by {escape(d['agent'] or '-')} "
+            f"{d['decided_at'][:19].replace('T', ' ')}{note}; chose {d['chosen']} of "
+            f"{len(d['considered'])} considered takes: {', '.join(d['considered'])}",
+            highlight=False,
+        )
     failures = payload.get("failed_activities") or []
     if failures:
         console.print(f"[bold red]failed stage runs ({len(failures)})[/bold red]")

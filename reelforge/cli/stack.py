@@ -100,8 +100,15 @@ def register(app: typer.Typer) -> None:
                     delete_quarantined=delete_quarantined,
                 )
             payload["sweep"] = findings.as_json()
+            if repair:  # reviews whose time ran out: rejected, or their best take approved
+                from reelforge.ops.reviews import expire_reviews
+
+                payload["reviews"] = expire_reviews()
             if not json_output:
                 _render_sweep(findings, repaired=repair)
+                for decided in payload.get("reviews", []):
+                    console.print(f"[green]repaired[/green] review {decided['review_id']} "
+                                  f"timed out: {decided['status']}", highlight=False)  # fmt: skip
             return payload
 
         run_command(body, json_output=json_output, debug=debug, render=lambda _: None)

@@ -253,6 +253,26 @@ class Settings(BaseSettings):
         default=0.7, ge=0, le=2, description="LLM sampling temperature (0: greedy)."
     )
 
+    # --- Versions and review (flows/versions.py, reelforge/ops/reviews.py) ----------------------
+    max_versions: int = Field(
+        default=4,
+        ge=1,
+        le=16,
+        description="Most takes a job may ask for (`generate --versions N`, `versions` in "
+        "campaign specs); `review more` adds takes up to this too.",
+    )
+    review_timeout_seconds: int = Field(
+        default=7 * 24 * 3600,
+        ge=0,
+        description="How long a review waits for a decision; then the API's dispatcher or "
+        "`doctor --repair` decides it (see REELFORGE_REVIEW_ON_TIMEOUT). 0: never times out.",
+    )
+    review_on_timeout: Literal["reject", "auto: best_score"] = Field(
+        default="reject",
+        description="What a timed-out review becomes: rejected, or (`auto: best_score`) the "
+        "best-scoring take approved by `system`. A campaign's `review_timeout` overrides it.",
+    )
+
     # --- HTTP API and dashboard (reelforge/api) -------------------------------------------
     api_max_queued: int = Field(
         default=6000,

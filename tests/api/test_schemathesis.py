@@ -17,6 +17,8 @@ OPERATIONS = [
     ("POST", "/v1/styles"), ("GET", "/v1/styles"), ("DELETE", "/v1/styles/{name}"),
     ("POST", "/v1/ads"), ("POST", "/v1/videos/{video_id}/cancel"),
     ("GET", "/v1/ads/{ad_id}"),
+    ("GET", "/v1/reviews"), ("GET", "/v1/reviews/{review_id}"),
+    ("POST", "/v1/reviews/{review_id}/decision"),
 ]  # fmt: skip
 
 

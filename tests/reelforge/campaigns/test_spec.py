@@ -197,3 +197,17 @@ def test_generation_size_length_and_style_reach_the_jobs(tmp_path):
         error, problems = _problem(path)
         assert problems[0]["field"] == "generation.style", error
         assert "write a registered style as NAME or NAME:0.8" in error
+
+
+def test_review_and_versions_in_a_spec(tmp_path):
+    spec = load_spec(_write(tmp_path, GOOD + "review: required\nversions: 3\n"))
+    assert spec.review == "required" and spec.versions == 3 and spec.review_timeout is None
+    for extra, message in (
+        ("versions: 2\n", "versions need a review: add `review: required`"),
+        ("review: required\nversions: 9\n", "at most 4 takes (REELFORGE_MAX_VERSIONS)"),
+        ("review: maybe\n", "Input should be 'required'"),
+    ):
+        path = _write(tmp_path, GOOD + extra)
+        error, problems = _problem(path)
+        assert message in error, error
+        assert problems[0]["field"] in ("versions", "review")
