@@ -375,6 +375,9 @@ class JobRecord(Base):
     stages_done: Mapped[int] = mapped_column(server_default=text("0"))
     stages_total: Mapped[int] = mapped_column(server_default=text("0"))
     flow_run_id: Mapped[uuid.UUID | None]
+    # a video job held for review runs the versions flow: its takes, then a review
+    review: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    versions: Mapped[int] = mapped_column(server_default=text("1"))
     # the API key that submitted the job (emptied if the key is deleted)
     key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     campaign_id: Mapped[uuid.UUID | None] = mapped_column(

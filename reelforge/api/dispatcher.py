@@ -172,6 +172,10 @@ class Dispatcher:
                 from reelforge.ops.deployments import deploy_ad
 
                 self._deployments[kind] = deploy_ad()
+            elif kind == "versions":
+                from reelforge.ops.deployments import deploy_versions
+
+                self._deployments[kind] = deploy_versions()
             else:
                 from prefect.deployments.runner import EntrypointType
 
@@ -222,6 +226,8 @@ class Dispatcher:
     # --- handing jobs to Prefect ---------------------------------------------------------------
 
     def _flow_and_parameters(self, job: JobRecord) -> tuple[Any, dict[str, Any]]:
+        if job.kind == "video" and job.review:  # takes for a review, not a video
+            return load_flow("versions"), {"job": job.request, "versions": job.versions}
         if job.kind == "video":
             return load_flow("video"), {"job": job.request}
         if job.kind == "ad":
@@ -259,7 +265,7 @@ class Dispatcher:
         tenant = (job.request.get("tenant") if isinstance(job.request, dict) else None) or "?"
         tags = ["reelforge", "api", f"tenant:{tenant}"]
         if self.executor == "pool":
-            deployment_id = self._deployment(job.kind)
+            deployment_id = self._deployment("versions" if job.review else job.kind)
             with get_client(sync_client=True) as client:
                 run = client.create_flow_run_from_deployment(
                     deployment_id, parameters=parameters, tags=tags

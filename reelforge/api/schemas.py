@@ -61,6 +61,12 @@ class VideoIn(BaseModel):
     policy: Name = Field(default="default", description="Safety policy name.")
     audience: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")] | None = None  # fmt: skip
     campaign: Slug | None = Field(default=None, description="Campaign (lineage) of this video.")
+    versions: int = Field(
+        default=1, ge=1, description="Takes to make; more than one needs review (docs/review.md)."
+    )
+    review: bool = Field(
+        default=False, description="Hold the takes for a person's decision (GET /v1/reviews)."
+    )
 
     @field_validator("prompt", "negative_prompt", "text")
     @classmethod
@@ -139,6 +145,11 @@ class Video(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    review: bool = False
+    versions: int = 1
+    review_id: uuid.UUID | None = Field(
+        default=None, description="The review holding the takes (a job with review)."
+    )
     submitted_by: str | None = Field(
         default=None, description="The API key that submitted the job: its name, else prefix."
     )

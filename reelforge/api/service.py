@@ -31,6 +31,7 @@ from reelforge.core.caching import digest
 from reelforge.core.errors import InvalidInput
 from reelforge.core.settings import Settings
 from reelforge.core.storage import ObjectStore
+from reelforge.ops.reviews import check_versions
 from tasks.safety.policy import load_policy
 from tasks.styles import StyleInfo, register_style
 
@@ -43,7 +44,9 @@ def submit_video(
     from reelforge.core.jobs import VideoJob
     from tasks.preflight import check_job
 
-    job = VideoJob(tenant=principal.tenant, **body.model_dump(exclude_none=False))
+    check_versions(body.versions, review=body.review, ask='"review": true')
+    fields = body.model_dump(exclude_none=False, exclude={"versions", "review"})
+    job = VideoJob(tenant=principal.tenant, **fields)
     load_policy(job.policy, tenant=principal.tenant)  # another tenant's policy: 404
     check_job(job)  # a prompt that cannot run is a 422 now, not a failed job later
     (row,) = store.enqueue(
@@ -53,6 +56,8 @@ def submit_video(
         executor=settings.api_executor,
         limit=settings.api_max_queued,
         retry_after=settings.api_retry_after_seconds,
+        review=body.review,
+        versions=body.versions,
     )
     return row
 
@@ -331,6 +336,9 @@ def video_view(
         created_at=job.created_at,
         updated_at=job.updated_at,
         finished_at=job.finished_at,
+        review=job.review,
+        versions=job.versions,
+        review_id=result.get("review_id"),
         submitted_by=key_labels(session, [job.key_id]).get(job.key_id) if job.key_id else None,
         prompt=str(request.get("prompt", "")),
         enhanced_prompt=result.get("enhanced_prompt"),

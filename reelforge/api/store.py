@@ -108,6 +108,8 @@ def insert_jobs(
     requests: Sequence[dict[str, Any]],
     executor: str,
     campaign_id: uuid.UUID | None = None,
+    review: bool = False,
+    versions: int = 1,
 ) -> list[JobRecord]:
     """The job rows of an admitted submission (see ``admit``), in the caller's transaction."""
     rows = [
@@ -116,6 +118,8 @@ def insert_jobs(
             tenant_id=principal.tenant_id,
             key_id=principal.key_id,
             kind=kind,
+            review=review,
+            versions=versions,
             status=JobStatus.queued,
             executor=executor,
             request=request,
@@ -140,8 +144,11 @@ def enqueue(
     limit: int,
     retry_after: int,
     campaign_id: uuid.UUID | None = None,
+    review: bool = False,
+    versions: int = 1,
 ) -> list[JobRecord]:
-    """Accept all of the video ``requests`` or none: past the tenant's bound, 429."""
+    """Accept all of the video ``requests`` or none: past the tenant's bound, 429
+    (``review``, ``versions``: each is held for a review with that many takes)."""
     for request in requests:
         check_storable(request)
     admit(session, principal, videos=len(requests), limit=limit, retry_after=retry_after)
@@ -152,6 +159,8 @@ def enqueue(
         requests=requests,
         executor=executor,
         campaign_id=campaign_id,
+        review=review,
+        versions=versions,
     )
 
 

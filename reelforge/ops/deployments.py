@@ -70,6 +70,20 @@ def deploy_ad() -> uuid.UUID:
     )
 
 
+def deploy_versions() -> uuid.UUID:
+    """The versions flow on the gpu pool (video jobs with takes for a review, over HTTP)."""
+    from flows.versions import versions_flow
+
+    settings = ready()
+    return _apply(
+        versions_flow,
+        f"versions-{settings.gpu_pool}",
+        settings.gpu_pool,
+        description="A job's takes, checked, previewed and scored for a review (docs/review.md).",
+        tags=["reelforge", "api"],
+    )
+
+
 def deployment_name(spec: CampaignSpec) -> str:
     return f"{spec.tenant}-{spec.name}"
 

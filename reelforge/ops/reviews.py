@@ -30,14 +30,14 @@ AUTO_BEST = "auto: best_score"
 OnStage = Callable[[str, int, int], None] | None
 
 
-def check_versions(versions: int, review: bool) -> None:
+def check_versions(versions: int, review: bool, ask: str = "--review") -> None:
     """A job's takes: 1 to REELFORGE_MAX_VERSIONS, and more than one only with a review
-    (nobody would choose among them)."""
+    (nobody would choose among them); ``ask``: how the caller asks for one."""
     most = get_settings().max_versions
     if not 1 <= versions <= most:
         raise InvalidInput(f"versions {versions}: between 1 and {most} (REELFORGE_MAX_VERSIONS)")
     if versions > 1 and not review:
-        raise InvalidInput(f"versions {versions} need a review: add --review")
+        raise InvalidInput(f"versions {versions} need a review: add {ask}")
 
 
 def start_versions(

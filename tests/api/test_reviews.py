@@ -133,3 +133,46 @@ def test_dashboard_approves_a_take_in_chromium(tmp_path, make_tenant):
             )
         ).all()
     assert sorted(published) == ["rendition", "thumbnail"]
+
+
+@pytest.mark.slow
+def test_a_video_job_with_review_ends_in_a_review_and_publishes_nothing(
+    client, make_tenant, api_settings
+):
+    """POST /v1/videos with versions and review: the dispatcher runs the versions flow, the
+    job completes with its review's id, and nothing is published until a decision."""
+    import time
+
+    from reelforge.api.dispatcher import Dispatcher
+
+    tenant = make_tenant("rv-api")
+    body = {"prompt": "a red circle moves from left to right", "seed": 1, "speed": "fast",
+            "aspect": "9:16"}  # fmt: skip
+    unreviewed = client.post("/v1/videos", json={**body, "versions": 3}, headers=tenant.headers)
+    assert unreviewed.status_code == 422 and '"review": true' in unreviewed.json()["error"]
+    too_many = client.post("/v1/videos", json={**body, "versions": 99, "review": True},
+                           headers=tenant.headers)  # fmt: skip
+    assert too_many.status_code == 422 and "REELFORGE_MAX_VERSIONS" in too_many.json()["error"]
+
+    made = client.post("/v1/videos", json={**body, "versions": 2, "review": True},
+                       headers=tenant.headers)  # fmt: skip
+    assert made.status_code == 202, made.text
+    job_id = made.json()["id"]
+    dispatcher = Dispatcher(api_settings.model_copy(update={"api_executor": "local"}))
+    deadline = time.monotonic() + 600
+    try:
+        while True:
+            dispatcher.tick()
+            video = client.get(f"/v1/videos/{job_id}", headers=tenant.headers).json()
+            if video["status"] in ("completed", "failed", "cancelled"):
+                break
+            assert time.monotonic() < deadline, video
+            time.sleep(1)
+    finally:
+        dispatcher.stop()
+    assert video["status"] == "completed", video
+    assert (video["review"], video["versions"]) == (True, 2)
+    assert video["renditions"] == []  # nothing published before a decision
+    review = client.get(f"/v1/reviews/{video['review_id']}", headers=tenant.headers).json()
+    assert review["status"] == "awaiting_review"
+    assert [t["seed"] for t in review["takes"]] == [1, 2]
