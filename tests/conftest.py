@@ -30,6 +30,19 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault(key, value)
 
 
+@pytest.fixture(autouse=True)
+def _no_clips_from_other_tests() -> Iterator[None]:
+    """Every test starts without the clips earlier tests left in the resident generator's
+    memory: a clip made in another test's batch (other batch, other pixels) must not stand in
+    for one this test generates, or one test's outcome would depend on which ran before."""
+    import sys
+
+    service = sys.modules.get("models.service")
+    if service is not None and service._SERVICE is not None:
+        service._SERVICE._results.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def settings():
     from reelforge.core.settings import get_settings

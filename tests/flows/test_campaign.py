@@ -31,15 +31,27 @@ def example(tmp_path, tenant_slug) -> Path:
     return spec
 
 
-def _artifact(key: str):
+def _artifact(key: str, run_id):
+    """The artifact ``key`` of the campaign run ``run_id`` (other tests' runs of the same
+    campaign name write artifacts with the same key)."""
     from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+    from prefect.client.schemas.sorting import ArtifactSort
 
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=1
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[key]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]),
+            ),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
         )
-    assert found, f"no artifact {key}"
+    assert found, f"no artifact {key} of run {run_id}"
     return found[0]
 
 
@@ -59,9 +71,9 @@ def test_a_dry_run_plans_without_making_anything(stack, example, store, tenant_s
     assert [r.status for r in report.results] == ["would-make"] * 3
     assert _generations(committed, tenant_slug) == 0
     assert store.list_keys(store.published, prefix=f"{tenant_slug}/") == []
-    table = _artifact(f"campaign-{spec.name}-report")
+    table = _artifact(f"campaign-{spec.name}-report", report.flow_run_id)
     assert table.type == "table" and "MUG-RED-01" in str(table.data)
-    progress = _artifact(f"campaign-{spec.name}-progress")
+    progress = _artifact(f"campaign-{spec.name}-progress", report.flow_run_id)
     assert progress.type == "progress" and float(progress.data) == 100.0
     row = committed(
         "SELECT c.spec, c.schedule_cron, c.timezone FROM campaigns c JOIN tenants t "
@@ -106,7 +118,7 @@ def test_the_example_campaign_twice_generates_nothing_new(
     dry = run_campaign(spec, dry_run=True)
     assert dry.cached == 3 and dry.would_make == 0
 
-    table = json.loads(_artifact(f"campaign-{spec.name}-report").data)
+    table = json.loads(_artifact(f"campaign-{spec.name}-report", dry.flow_run_id).data)
     links = [row for row in table if row["link"]]
     assert len(links) == 6
     assert httpx.get(links[0]["link"], timeout=30).status_code == 200
