@@ -104,7 +104,10 @@ def test_stage_durations_are_real_and_metrics_count_gpu_seconds(stack, client):
     with get_client(sync_client=True) as prefect:
         run = prefect.read_flow_run(result.flow_run_id)
     waited = (run.start_time - run.expected_start_time).total_seconds()
-    assert {round(a.queue_wait, 2) for a in activities} == {round(max(0.0, waited), 2)}
+    # (the run's Running state is stamped by this process, its start_time by the server: a
+    # few milliseconds apart)
+    assert len({a.queue_wait for a in activities}) == 1
+    assert abs(activities[0].queue_wait - max(0.0, waited)) <= 0.02, (activities[0], waited)
     with session_scope() as session:
         nodes = lineage.upstream(session, result.video.asset_id)
     assert nodes[0].queue_wait_s == activities[0].queue_wait and nodes[0].duration_s > 0
