@@ -226,7 +226,7 @@ class Dispatcher:
     # --- handing jobs to Prefect ---------------------------------------------------------------
 
     def _flow_and_parameters(self, job: JobRecord) -> tuple[Any, dict[str, Any]]:
-        if job.kind == "video" and job.review:  # takes for a review, not a video
+        if _flow_name(job) == "versions":
             return load_flow("versions"), {"job": job.request, "versions": job.versions}
         if job.kind == "video":
             return load_flow("video"), {"job": job.request}
@@ -265,7 +265,7 @@ class Dispatcher:
         tenant = (job.request.get("tenant") if isinstance(job.request, dict) else None) or "?"
         tags = ["reelforge", "api", f"tenant:{tenant}"]
         if self.executor == "pool":
-            deployment_id = self._deployment("versions" if job.review else job.kind)
+            deployment_id = self._deployment(_flow_name(job))
             with get_client(sync_client=True) as client:
                 run = client.create_flow_run_from_deployment(
                     deployment_id, parameters=parameters, tags=tags
@@ -431,6 +431,11 @@ def _next_jobs(session: Any, capacity: int) -> list[JobRecord]:
         .with_for_update(skip_locked=True)
     ).all()
     return sorted(jobs, key=lambda job: order[job.id])[:capacity]
+
+
+def _flow_name(job: JobRecord) -> str:
+    """The flow a job runs: its kind's, or the versions flow for a video held for review."""
+    return "versions" if job.kind == "video" and job.review else job.kind
 
 
 def _finish(

@@ -36,8 +36,6 @@ from reelforge.core.storage import ObjectStore
 from reelforge.ops import runs as runs_ops
 from reelforge.ops.runs import RunInfo
 
-NOT_STARTED = (JobStatus.queued, JobStatus.retrying)  # no flow run works on these
-
 log = logging.getLogger("reelforge.api")
 
 
@@ -138,7 +136,7 @@ def tenant_runs(session: Session, principal: Principal, limit: int = 50) -> list
                 error=job.error,
                 asset_id=rendition_asset_id(job) or published.get(job.flow_run_id),  # type: ignore[arg-type]
                 can_retry=job.status in (JobStatus.failed, JobStatus.cancelled),
-                can_cancel=job.status in NOT_STARTED
+                can_cancel=job.status in store.NOT_STARTED
                 or (
                     job.flow_run_id is not None
                     and job.status in (JobStatus.submitted, JobStatus.running)
@@ -214,7 +212,7 @@ def cancel_job(session: Session, job: JobRecord) -> None:
     now = datetime.now(UTC)
     cancelled = session.execute(
         update(JobRecord)
-        .where(JobRecord.id == job.id, JobRecord.status.in_(NOT_STARTED))
+        .where(JobRecord.id == job.id, JobRecord.status.in_(store.NOT_STARTED))
         .values(
             status=JobStatus.cancelled,
             error="cancelled while waiting to start",

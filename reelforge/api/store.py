@@ -20,7 +20,8 @@ from db.models import JobRecord, JobStatus
 from reelforge.api.keys import Principal
 from reelforge.core.errors import InvalidInput, ReelForgeError
 
-WAITING = (JobStatus.queued, JobStatus.retrying, JobStatus.submitted)
+NOT_STARTED = (JobStatus.queued, JobStatus.retrying)  # no flow run works on these
+WAITING = (*NOT_STARTED, JobStatus.submitted)
 ACTIVE = (*WAITING, JobStatus.running)
 RETRYABLE = (JobStatus.failed, JobStatus.cancelled)
 

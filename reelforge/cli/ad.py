@@ -9,8 +9,14 @@ from typing import Any
 
 import typer
 
-from reelforge.cli.common import DebugOption, JsonOption, console, run_command
-from reelforge.cli.generate import _progress, _save
+from reelforge.cli.common import (
+    DebugOption,
+    JsonOption,
+    StageBar,
+    console,
+    run_command,
+    save_video,
+)
 from reelforge.core.errors import InvalidInput
 
 
@@ -42,13 +48,13 @@ def ad(
         from reelforge.ops.webhooks import deliver_soon
 
         try:
-            with _progress(enabled=not json_output) as on_stage:
+            with StageBar(enabled=not json_output) as on_stage:
                 result = run_here("ad", {"ad": ad_spec}, tenant=ad_spec.tenant, on_stage=on_stage)
         finally:
             deliver_soon()
         payload = _result_payload(result)
         if out is not None:
-            payload["out"] = str(_save(result.videos[0].uri, out))
+            payload["out"] = str(save_video(result.videos[0].uri, out))
         return payload
 
     run_command(body, json_output=json_output, debug=debug, render=_render)

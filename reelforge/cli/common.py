@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from reelforge.core.errors import BlockedBySafety, ReelForgeError
+from reelforge.core.errors import BlockedBySafety, InvalidInput, ReelForgeError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -123,3 +125,51 @@ def review_payload(opened: Any) -> dict[str, Any]:
         ],
         "next": f"reelforge review approve {opened.review_id} --pick K",
     }
+
+
+def save_video(uri: str, out: Path) -> Path:
+    """Download a published video to ``out`` (written whole or not at all)."""
+    from reelforge.core.storage import ObjectStore
+
+    if out.exists() and out.is_dir():
+        raise InvalidInput(f"--out {out} is a directory: give a file name such as {out}/video.mp4")
+    tmp = out.with_name(f".{out.name}.part")
+    try:
+        ObjectStore().download(uri, tmp)
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ReelForgeError(f"could not write {out}: {exc.strerror or exc}") from exc
+    return out
+
+
+class StageBar:
+    """A rich progress bar fed by the flow's stage reports (silent with --json)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Progress | None = None
+        self.task_id: int | None = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} stages"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.bar.start()
+        self.task_id = self.bar.add_task("starting", total=None)
+        return self.update
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        assert self.bar is not None and self.task_id is not None
+        self.bar.update(self.task_id, description=f"{stage} done", completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()

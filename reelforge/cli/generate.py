@@ -6,17 +6,17 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from reelforge.cli.common import (
     DebugOption,
     JsonOption,
-    console,
+    StageBar,
     review_payload,
     run_command,
+    save_video,
     video_payload,
 )
-from reelforge.core.errors import InvalidInput, ReelForgeError
+from reelforge.core.errors import InvalidInput
 
 
 def generate(
@@ -93,7 +93,7 @@ def generate(
         if review and out is not None:
             raise InvalidInput("--out goes with `reelforge review approve`, not with --review")
         try:
-            with _progress(enabled=not json_output) as on_stage:
+            with StageBar(enabled=not json_output) as on_stage:
                 if review:  # ends after the previews: `reelforge review approve` publishes
                     return review_payload(start_versions(job, versions, on_stage=on_stage))
                 result = run_video(job, on_stage=on_stage)
@@ -101,57 +101,10 @@ def generate(
             deliver_soon()  # this run's webhooks, best effort (the outbox keeps the rest)
         payload = video_payload(result)
         if out is not None:
-            payload["out"] = str(_save(result.video.uri, out))
+            payload["out"] = str(save_video(result.video.uri, out))
         return payload
 
     run_command(body, json_output=json_output, debug=debug)
-
-
-def _save(uri: str, out: Path) -> Path:
-    from reelforge.core.storage import ObjectStore
-
-    if out.exists() and out.is_dir():
-        raise InvalidInput(f"--out {out} is a directory: give a file name such as {out}/video.mp4")
-    tmp = out.with_name(f".{out.name}.part")
-    try:
-        ObjectStore().download(uri, tmp)
-        tmp.replace(out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ReelForgeError(f"could not write {out}: {exc.strerror or exc}") from exc
-    return out
-
-
-class _progress:
-    """A rich progress bar fed by the flow's stage reports (silent with --json)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bar: Progress | None = None
-        self.task_id: int | None = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return None
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} stages"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
-        self.bar.start()
-        self.task_id = self.bar.add_task("starting", total=None)
-        return self.update
-
-    def update(self, stage: str, done: int, total: int) -> None:
-        assert self.bar is not None and self.task_id is not None
-        self.bar.update(self.task_id, description=f"{stage} done", completed=done, total=total)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def register(app: typer.Typer) -> None:

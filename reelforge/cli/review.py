@@ -18,12 +18,12 @@ from rich.table import Table
 from reelforge.cli.common import (
     DebugOption,
     JsonOption,
+    StageBar,
     console,
     review_payload,
     run_command,
     video_payload,
 )
-from reelforge.cli.generate import _progress
 from reelforge.core.errors import InvalidInput
 
 review_app = typer.Typer(
@@ -102,7 +102,7 @@ def approve_(
         if review_id is None or pick is None:
             raise InvalidInput("give the review id and --pick K (or --best --campaign NAME)")
         try:
-            with _progress(enabled=not json_output) as on_stage:
+            with StageBar(enabled=not json_output) as on_stage:
                 result = approve(
                     tenant, review_id, pick, agent=operator(), note=note, on_stage=on_stage
                 )
@@ -144,7 +144,7 @@ def more(
     from reelforge.ops.reviews import more as more_takes
 
     def body() -> dict[str, Any]:
-        with _progress(enabled=not json_output) as on_stage:
+        with StageBar(enabled=not json_output) as on_stage:
             return review_payload(more_takes(tenant, review_id, versions, on_stage=on_stage))
 
     run_command(body, json_output=json_output, debug=debug)
