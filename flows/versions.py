@@ -3,6 +3,9 @@
     inputs -> enhance -> text safety -> generate N takes in one batch -> visual safety per
            take -> a preview per take -> a score per take -> record the review
 
+The takes share one rewrite of the prompt (and its text check) unless the enhancer is an LLM,
+which samples a rewrite per seed.
+
 The run ENDS here: nothing (no process, worker or GPU slot) waits for the decision. Approving
 starts the publishing run (flows/review.py); a kill -9 while the review waits loses nothing.
 Take k is the job with seed + k - 1 (tasks/review/stage.py): each has its own generation cache
@@ -20,6 +23,7 @@ from reelforge.core.jobs import VideoJob
 from reelforge.core.orchestration import RESULTS_BLOCK, claim_process
 from reelforge.core.progress import StageProgress
 from tasks.context import job_context
+from tasks.enhance.enhancer import rewrite_varies_with_seed
 from tasks.enhance.stage import enhance_prompt
 from tasks.generate.stage import generate, generate_batch
 from tasks.inputs import ingest_brand_kit, record_inputs
@@ -62,12 +66,16 @@ def versions_flow(
     brand = ingest_brand_kit(ctx, job)
     progress.step("inputs")
 
-    enhanced = [enhance_prompt(ctx, take, inputs[AssetKind.prompt]) for take in jobs]
+    # one rewrite for all the takes, unless the enhancer rewrites each seed its own way (an LLM)
+    rewritten = jobs if rewrite_varies_with_seed(job.template) else jobs[:1]
+    rewrites = [enhance_prompt(ctx, take, inputs[AssetKind.prompt]) for take in rewritten]
     progress.step("enhance")
 
-    for n, (take, (ref, e)) in enumerate(zip(jobs, enhanced, strict=True)):
+    for n, (take, (ref, e)) in enumerate(zip(rewritten, rewrites, strict=True)):
         check_texts(ctx, inputs, ref, e.enhanced_prompt, take, brand.logo if n == 0 else None)
     progress.step("text safety")
+
+    enhanced = [rewrites[k % len(rewrites)] for k in range(len(jobs))]  # each take's rewrite
 
     generate_batch(ctx, jobs, [e.enhanced_prompt for _, e in enhanced])  # one batch
     made = [

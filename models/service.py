@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from models.generator import (
@@ -69,9 +70,11 @@ class GeneratorService:
         requests: Sequence[GenerationRequest],
         batch: bool = True,
         use_cache: bool = True,
+        slot: Callable[[], AbstractContextManager[object]] = nullcontext,
         **gen_kw,
     ) -> list[GeneratedVideo]:
-        """Generate videos in request order; compatible requests share batches."""
+        """Generate videos in request order; compatible requests share batches. ``slot`` is
+        held while the model runs, and only then: results already resident need no GPU."""
         gen = self.generator(**gen_kw)
         resolved: list[ResolvedRequest] = [gen.resolve(r) for r in requests]
         keys = [gen.cache_key(r) for r in resolved]
@@ -88,16 +91,17 @@ class GeneratorService:
         for k, r in todo.items():
             groups.setdefault(r.batch_key(), []).append((k, r))
         size = self.max_batch(gen) if batch else 1
-        for items in groups.values():
-            for i in range(0, len(items), size):
-                chunk = items[i : i + size]
-                videos = gen.generate_batch([r for _, r in chunk])
-                for (k, _), v in zip(chunk, videos, strict=True):
-                    out[k] = v
-                    if use_cache and self._result_cache:
-                        self._results[k] = v
-                        while len(self._results) > self._result_cache:
-                            self._results.popitem(last=False)
+        with slot() if todo else nullcontext():
+            for items in groups.values():
+                for i in range(0, len(items), size):
+                    chunk = items[i : i + size]
+                    videos = gen.generate_batch([r for _, r in chunk])
+                    for (k, _), v in zip(chunk, videos, strict=True):
+                        out[k] = v
+                        if use_cache and self._result_cache:
+                            self._results[k] = v
+                            while len(self._results) > self._result_cache:
+                                self._results.popitem(last=False)
         return [out[k] for k in keys]
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from reelforge.core.errors import InvalidInput
+from reelforge.core.settings import get_settings
 
 from .cache import EnhanceCache
 from .language import SUPPORTED_LANGUAGES, detect_language
@@ -38,6 +39,7 @@ ENHANCER_VERSION = "1.0.0"
 EnhancerPath = Literal["template", "llm-transformers", "llm-openai", "vocabulary", "original"]
 Backend = Literal["auto", "template", "transformers", "openai", "vocabulary", "none"]
 BACKENDS: tuple[str, ...] = ("auto", "template", "transformers", "openai", "vocabulary", "none")
+LLM_PATHS = ("transformers", "openai")
 
 
 class EnhanceResult(BaseModel):
@@ -82,6 +84,13 @@ def _resolve_backend(backend: str, template: str | None, settings: Any) -> str:
     return "template"
 
 
+def rewrite_varies_with_seed(template: str | None = None, settings: Any = None) -> bool:
+    """Whether two seeds of one prompt can be rewritten differently: only an LLM samples; the
+    template, vocabulary and verbatim paths depend on the prompt alone."""
+    settings = settings or get_settings()
+    return _resolve_backend(settings.enhance_backend, template, settings) in LLM_PATHS
+
+
 def make_llm_backend(kind: str, settings: Any) -> TransformersBackend | OpenAIBackend:
     if kind == "transformers":
         if not settings.enhance_model_dir:
@@ -119,8 +128,6 @@ def enhance(
     """
     t0 = time.perf_counter()
     if settings is None:
-        from reelforge.core.settings import get_settings
-
         settings = get_settings()
     original = prompt
     norm = normalize_prompt(prompt)

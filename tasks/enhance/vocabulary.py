@@ -10,7 +10,11 @@ Matching: the detected language's table plus the English one (Latin words are co
 CJK prompts); all four when the language is undetermined. Candidates are matched longest
 first without overlaps (English on word boundaries, CJK as substrings). Each slot takes the
 value with the highest score; "from the left"-style words count half as much as destination
-words. Negation ("not red") is not understood.
+words. Position phrases ("the red circle on the left moves up") are consumed without counting,
+so their left/right/top words are not read as motion. A word right after a negation cue ("not
+red, a blue circle"; "赤ではなく" and "빨간색 말고" put the cue after the word) does not count, and
+neither do the vocabulary words joined to it by nothing but spaces and fillers ("not a red
+ball": red and ball). What is still not understood: docs/enhancement.md.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 from pydantic import BaseModel
@@ -102,6 +107,8 @@ class VocabularyMatch(BaseModel):
     matched: dict[str, list[str]]  # slot -> surface words that matched
     ambiguous: list[str]  # slots where several values matched
     caption: str | None  # canonical caption, only when all three slots are known
+    negated: list[str] = []  # vocabulary words a negation cue took out ("not red")
+    positions: list[str] = []  # place phrases read as places, not motion ("on the left")
 
     @property
     def missing(self) -> list[str]:
@@ -113,9 +120,22 @@ class VocabularyMatch(BaseModel):
 
 
 @lru_cache(maxsize=8)
+def _synonyms(language: str) -> dict:
+    return yaml.safe_load((SYNONYM_DIR / f"{language}.yaml").read_text(encoding="utf-8"))
+
+
+def _words(surface: str, suffix: str = "") -> str:
+    """``surface`` as a regex: English on word boundaries (``suffix``: a plural ending),
+    spaces as any whitespace."""
+    words = r"\s+".join(re.escape(p) for p in surface.lower().split())
+    return rf"(?<![a-z]){words}{suffix}(?![a-z])" if surface.isascii() else words
+
+
+@lru_cache(maxsize=8)
 def _table(language: str) -> list[tuple[str, str, str, float, re.Pattern[str] | None]]:
-    """(surface, slot, value, weight, regex) sorted longest first."""
-    data = yaml.safe_load((SYNONYM_DIR / f"{language}.yaml").read_text(encoding="utf-8"))
+    """(surface, slot, value, weight, regex) sorted longest first; slot ``position`` rows are
+    places, not motion: matched so that nothing else reads them, never counted."""
+    data = _synonyms(language)
     rows: list[tuple[str, str, str, float, re.Pattern[str] | None]] = []
     for slot in SLOTS:
         for value, words in (data.get(slot) or {}).items():
@@ -124,14 +144,67 @@ def _table(language: str) -> list[tuple[str, str, str, float, re.Pattern[str] | 
     for source, words in (data.get("direction_from") or {}).items():
         for w in words:
             rows.append((str(w), "direction", _OPPOSITE[source], _FROM_WEIGHT, None))
+    for w in data.get("position") or []:
+        rows.append((str(w), "position", "", 0.0, None))
     out = []
     for surface, slot, value, weight, _ in rows:
-        pattern = None
-        if surface.isascii():
-            words = r"\s+".join(re.escape(p) for p in surface.lower().split())
-            pattern = re.compile(rf"(?<![a-z]){words}(?:e?s)?(?![a-z])")
+        pattern = re.compile(_words(surface, r"(?:e?s)?")) if surface.isascii() else None
         out.append((surface, slot, value, weight, pattern))
     out.sort(key=lambda r: -len(r[0]))
+    return out
+
+
+class _Negation(NamedTuple):
+    before: re.Pattern[str] | None  # a cue ending the text before a word ("not a ")
+    after: re.Pattern[str] | None  # a cue starting the text after it ("ではなく")
+    gap: re.Pattern[str]  # what may join two words in one negated phrase
+
+
+@lru_cache(maxsize=8)
+def _negation(languages: tuple[str, ...]) -> _Negation:
+    cues: dict[str, list[str]] = {"before": [], "after": []}
+    fillers: list[str] = []
+    for lang in languages:
+        data = _synonyms(lang).get("negation") or {}
+        for side in cues:
+            cues[side] += [str(w) for w in data.get(side) or []]
+        fillers += [str(w) for w in data.get("fillers") or []]
+
+    def alternation(words: list[str]) -> str:
+        return "|".join(_words(w) for w in sorted(set(words), key=len, reverse=True))
+
+    fill = rf"(?:\s*(?:{alternation(fillers)}))*\s*" if fillers else r"\s*"
+    before = rf"(?:{alternation(cues['before'])}){fill}$" if cues["before"] else None
+    after = rf"^{fill}(?:{alternation(cues['after'])})" if cues["after"] else None
+    return _Negation(
+        before=re.compile(before) if before else None,
+        after=re.compile(after) if after else None,
+        gap=re.compile(rf"^{fill}$"),
+    )
+
+
+def _negated(lowered: str, spans: list[tuple[int, int]], negation: _Negation) -> set[int]:
+    """Indexes of the spans (sorted by position) that a negation cue covers: the word next to
+    the cue and the words joined to it by fillers ("not a red ball": red, ball)."""
+    out: set[int] = set()
+    for order, cue in ((range(len(spans)), negation.before),
+                       (range(len(spans) - 1, -1, -1), negation.after)):  # fmt: skip
+        if cue is None:
+            continue
+        chained = False
+        prev: int | None = None
+        for i in order:
+            start, end = spans[i]
+            if cue is negation.before:
+                hit = cue.search(lowered[:start]) is not None
+                gap = lowered[spans[prev][1] : start] if prev is not None else None
+            else:
+                hit = cue.search(lowered[end:]) is not None
+                gap = lowered[end : spans[prev][0]] if prev is not None else None
+            chained = hit or (chained and gap is not None and negation.gap.match(gap) is not None)
+            if chained:
+                out.add(i)
+            prev = i
     return out
 
 
@@ -147,10 +220,9 @@ def map_to_vocabulary(
     """Find colour, shape and direction in ``text``; build the canonical caption if complete."""
     lowered = text.lower()
     taken = [False] * len(lowered)
-    hits: list[tuple[int, str, str, str, float]] = []  # (pos, slot, value, surface, weight)
-    rows = sorted(
-        (r for lang in _tables_for(language) for r in _table(lang)), key=lambda r: -len(r[0])
-    )
+    hits: list[tuple[int, int, str, str, str, float]] = []  # (start, end, slot, value, surface, w)
+    languages = _tables_for(language)
+    rows = sorted((r for lang in languages for r in _table(lang)), key=lambda r: -len(r[0]))
     for surface, slot, value, weight, pattern in rows:
         if pattern is not None:
             spans = [m.span() for m in pattern.finditer(lowered)]
@@ -161,15 +233,20 @@ def map_to_vocabulary(
                 continue
             for i in range(start, end):
                 taken[i] = True
-            hits.append((start, slot, value, text[start:end], weight))
+            hits.append((start, end, slot, value, text[start:end], weight))
     hits.sort()
+    positions = [h[4] for h in hits if h[2] == "position"]
+    words = [h for h in hits if h[2] != "position"]
+    off = _negated(lowered, [(h[0], h[1]) for h in words], _negation(tuple(languages)))
+    negated = [h[4] for i, h in enumerate(words) if i in off]
+    counted = [h for i, h in enumerate(words) if i not in off]
     result: dict[str, str | None] = {}
     matched: dict[str, list[str]] = {}
     ambiguous: list[str] = []
     for slot in SLOTS:
         scores: dict[str, float] = {}
         first: dict[str, int] = {}
-        for pos, s, value, surface, weight in hits:
+        for pos, _end, s, value, surface, weight in counted:
             if s != slot:
                 continue
             scores[value] = scores.get(value, 0.0) + weight
@@ -197,4 +274,6 @@ def map_to_vocabulary(
         matched=matched,
         ambiguous=ambiguous,
         caption=cap,
+        negated=negated,
+        positions=positions,
     )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ from pydantic import BaseModel
 from models.generator import GeneratedVideo, GenerationMetadata, GenerationRequest, motion_check
 from models.service import get_service
 from reelforge.core.errors import BlockedBySafety
+from tasks.postprocess.ffmpeg import run_ffmpeg
 
 
 class GenerationResult(BaseModel):
@@ -35,33 +39,30 @@ def generation_cache_key(request: GenerationRequest | dict[str, Any]) -> str:
 
 
 def write_mp4(frames: np.ndarray, fps: int, path: Path, crf: int = 12) -> str:
-    """Encode uint8 (T, H, W, 3) frames as H.264 (yuv420p, +faststart); returns sha256."""
-    import imageio_ffmpeg
-
+    """Encode uint8 (T, H, W, 3) frames as H.264 (yuv420p, +faststart); returns sha256. The
+    frames go to ffmpeg's stdin in one write (a writer thread per clip cost more than the
+    encode); odd sizes are scaled up to even ones, which yuv420p needs."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _t, h, w, _ = frames.shape
-    writer = imageio_ffmpeg.write_frames(
-        str(path),
-        (w, h),
-        fps=fps,
-        codec="libx264",
-        pix_fmt_in="rgb24",
-        pix_fmt_out="yuv420p",
-        output_params=["-crf", str(crf), "-movflags", "+faststart"],
-        macro_block_size=1 if (h % 2 == 0 and w % 2 == 0) else 2,
-        ffmpeg_log_level="error",
-    )
-    writer.send(None)
-    for f in frames:
-        writer.send(np.ascontiguousarray(f))
-    writer.close()
+    even = ["-vf", f"scale={w + w % 2}:{h + h % 2}"] if (h % 2 or w % 2) else []
+    run_ffmpeg(
+        ["-v", "error", "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{w}x{h}",
+         "-pix_fmt", "rgb24", "-r", str(Fraction(fps).limit_denominator()), "-i", "pipe:0",
+         "-an", "-vcodec", "libx264", "-pix_fmt", "yuv420p", *even, "-crf", str(crf),
+         "-movflags", "+faststart", str(path)],
+        what="write clip", stdin=np.ascontiguousarray(frames, dtype=np.uint8).tobytes(),
+    )  # fmt: skip
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def generate_videos(requests: list[GenerationRequest | dict[str, Any]]) -> list[GeneratedVideo]:
-    """Generate in-process on the resident service (batched, cached by cache key)."""
-    return get_service().generate_many([as_request(r) for r in requests])
+def generate_videos(
+    requests: list[GenerationRequest | dict[str, Any]],
+    slot: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> list[GeneratedVideo]:
+    """Generate in-process on the resident service (batched, cached by cache key), holding
+    ``slot`` (a GPU slot) only while something is generated."""
+    return get_service().generate_many([as_request(r) for r in requests], slot=slot)
 
 
 def generate_clip(
@@ -69,6 +70,7 @@ def generate_clip(
     out: Path | None = None,
     *,
     motion_guard: bool = False,
+    slot: Callable[[], AbstractContextManager[object]] = nullcontext,
 ) -> GenerationResult:
     """One clip; written to ``out`` as mp4 when given. With ``motion_guard``, a fast or turbo
     clip's motion is measured against the quality clip of the same prompt and seed (generated
@@ -76,13 +78,13 @@ def generate_clip(
     request = as_request(request)
     if motion_guard and request.speed != "quality":
         reference = request.model_copy(update={"speed": "quality", "steps": None})
-        video, quality = generate_videos([request, reference])
+        video, quality = generate_videos([request, reference], slot)
         # A copy: the service's result cache keeps the metadata as generated.
         meta = video.metadata.model_copy(
             update={"motion": motion_check(video.frames, quality.frames)}
         )
     else:
-        video = generate_videos([request])[0]
+        video = generate_videos([request], slot)[0]
         meta = video.metadata
     sha = write_mp4(video.frames, video.fps, out) if out is not None else None
     return GenerationResult(path=out, sha256=sha, metadata=meta)

@@ -99,8 +99,7 @@ def generate_batch(ctx: StageContext, jobs: list[VideoJob], prompts: list[str]) 
         if find_output(ctx, AssetKind.raw_clip, cache_key=generation_cache_key(request)) is None:
             requests.append(request)
     if len(requests) > 1:  # one alone is just as cheap in its own `generate`
-        with gpu_slot():
-            generate_videos(requests)
+        generate_videos(requests, slot=gpu_slot)
     return len(requests)
 
 
@@ -115,10 +114,11 @@ def make_clip(
     """Generate the clip on a GPU slot and record it with its model checkpoint and style
     (``motion_collapse``: the policy's rule for fast clips whose motion collapsed)."""
     with tempfile.TemporaryDirectory(prefix="rf-gen-") as tmp:
-        with gpu_slot():  # one of this machine's GPUs, leased
-            result = generate_clip(
-                request, out=Path(tmp) / "clip.mp4", motion_guard=get_settings().motion_guard
-            )
+        # one of this machine's GPUs, leased, unless the batch before already made the clip
+        result = generate_clip(
+            request, out=Path(tmp) / "clip.mp4", motion_guard=get_settings().motion_guard,
+            slot=gpu_slot,
+        )  # fmt: skip
         meta = result.metadata
         refuse_collapsed_motion(meta, motion_collapse)
         checkpoint = register_reference(

@@ -4,7 +4,7 @@ Plain, Prefect-free functions; `stage.py` is the stage (its `@task`s use these).
 
     from tasks.postprocess import (
         rendition_preset, render_rendition, render_base, render_variant,
-        make_thumbnail, make_preview, frames_to_mp4,
+        make_thumbnail, make_previews, frames_to_mp4,
         LogoSpec, AudioSpec, TextSpec, resolve_lut, validate_logo, probe_audio,
     )
 """
@@ -20,7 +20,7 @@ from .renditions import (
     RenditionResult,
     all_presets,
     frames_to_mp4,
-    make_preview,
+    make_previews,
     make_thumbnail,
     render_base,
     render_rendition,
@@ -39,7 +39,7 @@ __all__ = [
     "all_presets",
     "frames_to_mp4",
     "layout_text",
-    "make_preview",
+    "make_previews",
     "make_thumbnail",
     "parse_cube",
     "place_logo",

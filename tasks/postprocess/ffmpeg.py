@@ -94,8 +94,10 @@ def run_ffmpeg(
     invalid_input: bool = False,
     nice: int | None = None,
     timeout: float | None = 3600,
+    stdin: bytes | None = None,
 ) -> tuple[str, float]:
-    """Run ffmpeg with `args` (without the binary). Returns (stderr, seconds).
+    """Run ffmpeg with `args` (without the binary), ``stdin`` fed to its ``pipe:0`` input.
+    Returns (stderr, seconds).
 
     On failure raises `InvalidInput` (when the caller knows the failure means bad input) or
     `ReelForgeError`, with ffmpeg's last meaningful stderr line.
@@ -103,14 +105,13 @@ def run_ffmpeg(
     cmd = _ffmpeg_command(args, nice)
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, errors="replace", timeout=timeout
-        )
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise ReelForgeError(f"{what}: ffmpeg timed out after {timeout:.0f} s") from exc
     dt = time.perf_counter() - t0
-    _raise_on_failure(proc.returncode, proc.stderr, what, invalid_input)
-    return proc.stderr, dt
+    stderr = proc.stderr.decode(errors="replace")
+    _raise_on_failure(proc.returncode, stderr, what, invalid_input)
+    return stderr, dt
 
 
 def run_ffmpeg_frames(

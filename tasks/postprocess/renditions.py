@@ -33,6 +33,7 @@ Every output is written to a temporary sibling and renamed on success (`atomic_o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -675,27 +676,40 @@ def make_thumbnail(
     return ImageResult(str(out), sha256_file(out), out.stat().st_size, w, round(t, 3))
 
 
-def make_preview(
-    video: str | os.PathLike[str], out: str | os.PathLike[str], *, seconds: float = 3.0,
+def make_previews(
+    pairs: list[tuple[str | os.PathLike[str], str | os.PathLike[str]]], *, seconds: float = 3.0,
     fps: int = 10, width: int = 320, nice: int | None = None,
-) -> ImageResult:  # fmt: skip
-    """Short looping animated preview: ``.webp`` (default, small) or ``.gif`` (palette)."""
-    info = probe_video(video)
-    out = Path(out)
-    d = min(seconds, info.duration)
-    ext = out.suffix.lower()
-    base = f"fps={fps},scale={width}:-2:flags=lanczos"
-    if ext == ".webp":
-        vf = ["-vf", base, "-c:v", "libwebp_anim", "-quality", "70", "-loop", "0", "-f", "webp"]
-    elif ext == ".gif":
-        vf = ["-filter_complex", f"[0:v]{base},split[a][b];[a]palettegen=max_colors=128[p];[b][p]paletteuse",
-              "-loop", "0", "-f", "gif"]  # fmt: skip
-    else:
-        raise InvalidInput(f"preview must be .webp or .gif, not {ext or 'no extension'}")
-    with atomic_output(out) as tmp:
-        run_ffmpeg(["-v", "error", "-t", f"{d:.3f}", "-i", str(video), "-an", *vf, str(tmp)],
-                   what="preview", nice=nice)  # fmt: skip
-    return ImageResult(str(out), sha256_file(out), out.stat().st_size, width)
+) -> list[ImageResult]:  # fmt: skip
+    """Short looping animated previews, one per (video, out) pair: ``.webp`` (small) or ``.gif``
+    (palette), all from one ffmpeg invocation (a review's takes pay one start-up, not N)."""
+    outs = [Path(out) for _, out in pairs]
+    if not outs:
+        return []
+    for out in outs:
+        if out.suffix.lower() not in (".webp", ".gif"):
+            raise InvalidInput(f"preview must be .webp or .gif, not {out.suffix or 'no extension'}")
+    args = ["-v", "error"]
+    for video, _ in pairs:
+        args += ["-t", f"{seconds:.3f}", "-i", str(video)]
+    chains, per_output = [], []
+    for i, out in enumerate(outs):
+        base = f"[{i}:v]fps={fps},scale={width}:-2:flags=lanczos"
+        if out.suffix.lower() == ".webp":
+            chains.append(f"{base}[p{i}]")
+            per_output.append(
+                ["-c:v", "libwebp_anim", "-quality", "70", "-loop", "0", "-f", "webp"]
+            )
+        else:
+            chains.append(f"{base},split[a{i}][b{i}];[a{i}]palettegen=max_colors=128[pal{i}];"
+                          f"[b{i}][pal{i}]paletteuse[p{i}]")  # fmt: skip
+            per_output.append(["-loop", "0", "-f", "gif"])
+    args += ["-filter_complex", ";".join(chains)]
+    with contextlib.ExitStack() as stack:
+        tmps = [stack.enter_context(atomic_output(out)) for out in outs]
+        for i, (tmp, codec) in enumerate(zip(tmps, per_output, strict=True)):
+            args += ["-map", f"[p{i}]", *codec, str(tmp)]
+        run_ffmpeg(args, what="preview", nice=nice)
+    return [ImageResult(str(out), sha256_file(out), out.stat().st_size, width) for out in outs]
 
 
 # --- frames -> intermediate clip --------------------------------------------------------------------

@@ -50,7 +50,7 @@ from tasks.postprocess.renditions import (
     PIPELINE_VERSION,
     RenditionPreset,
     RenditionResult,
-    make_preview,
+    make_previews,
     make_thumbnail,
     postprocess_cache_dir,
     render_base,
@@ -206,7 +206,7 @@ def record_rendition(
     with it, by the video rule); see ``tasks/safety/stage.py``.
     """
     thumb = make_thumbnail(out, out.parent / "thumbnail.jpg")
-    preview = make_preview(out, out.parent / "preview.webp")
+    (preview,) = make_previews([(out, out.parent / "preview.webp")])
     for path, sha in ((out, result.sha256), (Path(thumb.path), thumb.sha256)):
         cache_file(path, sha)  # the safety gate reads them next, on this machine
     size = {"width": result.width, "height": result.height}

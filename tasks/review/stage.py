@@ -31,7 +31,7 @@ from reelforge.core.jobs import VideoJob, VideoResult
 from reelforge.core.retry import TRANSIENT
 from reelforge.core.settings import get_settings
 from tasks.inputs import BrandKit
-from tasks.postprocess.renditions import make_preview
+from tasks.postprocess.renditions import make_previews
 from tasks.record import AssetRef, Output, StageContext, failure_recorder, local_copy, record_stage
 from tasks.safety.stage import judge
 from tasks.safety.verdicts import VisualBlocked
@@ -117,19 +117,20 @@ def gate_takes(ctx: StageContext, clips: list[AssetRef], policy: str) -> list[st
 def preview_takes(
     ctx: StageContext, clips: list[AssetRef], blocked: list[str | None], first: int = 1
 ) -> list[AssetRef | None]:
-    """A small looping preview (animated WebP, ``make_preview``) of each passing take, marked
-    ``review_preview``: a private asset for the review page, never published (it has no
+    """A small looping preview (animated WebP, ``make_previews``: one ffmpeg for all) of each
+    passing take, marked ``review_preview``: a private asset for the review page, never published (it has no
     verdict of its own, and PostgreSQL refuses to publish an asset without one)."""
     failpoint("preview")
-    previews: list[AssetRef | None] = []
+    shown = [(number, clip) for number, (clip, category)
+             in enumerate(zip(clips, blocked, strict=True), start=first) if category is None]  # fmt: skip
+    previews: dict[int, AssetRef] = {}
     with tempfile.TemporaryDirectory(prefix="rf-takes-") as tmp:
-        for number, (clip, category) in enumerate(zip(clips, blocked, strict=True), start=first):
-            if category is not None:
-                previews.append(None)  # a blocked take is not shown
-                continue
-            out = make_preview(local_copy(clip), Path(tmp) / f"take-{number}.webp",
-                               width=PREVIEW_WIDTH)  # fmt: skip
-            (preview,) = record_stage(
+        made = make_previews(
+            [(local_copy(clip), Path(tmp) / f"take-{number}.webp") for number, clip in shown],
+            width=PREVIEW_WIDTH,
+        )
+        for (number, clip), out in zip(shown, made, strict=True):
+            (previews[number],) = record_stage(
                 ctx,
                 "preview",
                 used=[(clip, "take")],
@@ -143,8 +144,7 @@ def preview_takes(
                 ],
                 parameters={"take": number, "width": PREVIEW_WIDTH},
             )
-            previews.append(preview)
-    return previews
+    return [previews.get(number) for number in range(first, first + len(clips))]  # blocked: None
 
 
 @task(

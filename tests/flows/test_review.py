@@ -67,6 +67,14 @@ def test_three_takes_one_approved_and_published_with_its_decision_in_lineage(
     assert len(generated) == 3
     assert len({g.parameters["timings"]["batch_total_s"] for g in generated}) == 1
     assert all(g.parameters["expert_swaps"] == 1 for g in generated)
+    # the vocabulary enhancer does not sample: the takes share one rewrite and its text check
+    rewrites = committed(
+        "SELECT act.stage, count(*) AS n FROM activities act JOIN tenants t "
+        "ON t.id = act.tenant_id WHERE t.slug = :slug AND act.stage IN ('enhance', 'text_safety') "
+        "GROUP BY act.stage",
+        slug=tenant_slug,
+    )
+    assert {r.stage: r.n for r in rewrites} == {"enhance": 1, "text_safety": 1}
 
     code, listed, _ = _cli("review", "list", "--tenant", tenant_slug)
     assert code == 0 and [r["review_id"] for r in listed["reviews"]] == [review["review_id"]]

@@ -120,6 +120,31 @@ def test_service_is_resident_and_caches_results(tiny):
     assert dup[0] is dup[1] is dup[2]
 
 
+def test_the_gpu_slot_is_held_only_while_something_is_generated(tiny):
+    """A take the batch before already made needs no GPU: the slot is not taken for it."""
+    from contextlib import contextmanager
+
+    from models.service import GeneratorService
+    from reelforge.core.settings import Settings
+
+    held = []
+
+    @contextmanager
+    def slot():
+        held.append("taken")
+        yield
+
+    svc = GeneratorService(Settings(generator="tiny", device="cpu"), result_cache=8)
+    takes = [GenerationRequest(prompt=PROMPT, seed=s, steps=4) for s in (11, 12)]
+    svc.generate_many(takes, slot=slot)  # the batch
+    assert held == ["taken"]
+    for take in takes:  # each take recorded on its own afterwards
+        svc.generate_many([take], slot=slot)
+    assert held == ["taken"]
+    svc.generate_many([*takes, GenerationRequest(prompt=PROMPT, seed=13, steps=4)], slot=slot)
+    assert held == ["taken", "taken"]  # one new take: the slot again
+
+
 def test_dynamic_steps_and_presets(tiny):
     fast = resolve_request(GenerationRequest(prompt=PROMPT, speed="fast"), TINY_SPEC)
     quality = resolve_request(GenerationRequest(prompt=PROMPT), TINY_SPEC)

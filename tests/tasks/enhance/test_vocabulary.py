@@ -83,3 +83,49 @@ def test_benchmark_prompts_map_onto_their_combinations() -> None:
             assert detect_language(text).language == lang, text
             m = _map(text)
             assert (m.colour, m.shape, m.direction) == combo, text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "places"),
+    [
+        ("the red circle on the left moves up", ("red", "circle", "up"), ["on the left"]),
+        (
+            "a yellow square at the top right sinking",
+            ("yellow", "square", "down"),
+            ["at the top right"],
+        ),
+        ("左边的红色圆形向上移动", ("red", "circle", "up"), ["左边的"]),
+        ("左の赤い円が上へ動く", ("red", "circle", "up"), ["左の"]),
+        ("왼쪽에 있는 빨간 원이 위로 움직인다", ("red", "circle", "up"), ["왼쪽에 있는"]),
+    ],
+)
+def test_a_position_is_not_read_as_motion(text, expected, places) -> None:
+    m = _map(text)
+    assert (m.colour, m.shape, m.direction) == expected
+    assert m.positions == places and "direction" not in m.ambiguous
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "negated"),
+    [
+        ("not red, a blue circle moving right", ("blue", "circle", "right"), ["red"]),
+        ("a circle, not a square, rising", (None, "circle", "up"), ["square"]),
+        ("not a red ball: a blue box rising", ("blue", "square", "up"), ["red", "ball"]),
+        ("a green triangle moving up, not down", ("green", "triangle", "up"), ["down"]),
+        ("不是红色，是一个蓝色的圆形向右移动", ("blue", "circle", "right"), ["红色"]),
+        ("赤ではなく青い円が右へ動く", ("blue", "circle", "right"), ["赤"]),
+        ("빨간 공이 아닌 파란 상자가 위로 떠오른다", ("blue", "square", "up"), ["빨간", "공"]),
+    ],
+)
+def test_a_negated_word_does_not_count(text, expected, negated) -> None:
+    m = _map(text)
+    assert (m.colour, m.shape, m.direction) == expected
+    assert m.negated == negated
+
+
+def test_negation_reaches_only_the_phrase_next_to_its_cue() -> None:
+    # "or" ends the negated phrase: green still counts (docs/enhancement.md)
+    m = _map("not red or green, a circle moving up")
+    assert m.colour == "green" and m.negated == ["red"]
+    m = _map("a knot of red balls going up")  # "knot" is not "not"
+    assert m.colour == "red" and m.negated == []

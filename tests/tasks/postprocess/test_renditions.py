@@ -13,7 +13,7 @@ from tasks.postprocess.renditions import (
     all_presets,
     crop_window,
     frames_to_mp4,
-    make_preview,
+    make_previews,
     make_thumbnail,
     render_base,
     render_rendition,
@@ -155,14 +155,17 @@ def test_thumbnail_and_preview(tmp_path, clip64, cache_dir):
     th = make_thumbnail(out, tmp_path / "t.jpg", width=360)
     with Image.open(th.path) as im:
         assert im.format == "JPEG" and im.size == (360, 640)
-    pv = make_preview(out, tmp_path / "p.webp", seconds=1.0, fps=8, width=180)
+    pairs = [(out, tmp_path / "p.webp"), (clip64, tmp_path / "p.gif")]  # one ffmpeg for both
+    pv, gif = make_previews(pairs, seconds=1.0, fps=8, width=180)
     with Image.open(pv.path) as im:
         assert (
             im.format == "WEBP" and im.size == (180, 320) and im.n_frames >= 2
         )  # identical frames merge
-    gif = make_preview(out, tmp_path / "p.gif", seconds=1.0, fps=8, width=180)
     with Image.open(gif.path) as im:
-        assert im.format == "GIF" and im.n_frames >= 2
+        assert im.format == "GIF" and im.size[0] == 180 and im.n_frames >= 2
+    with pytest.raises(InvalidInput, match=r"must be \.webp or \.gif"):
+        make_previews([(out, tmp_path / "p.png")])
+    assert not list(tmp_path.glob(".p*.part*"))  # nothing half-written
     with pytest.raises(InvalidInput):
         make_thumbnail(out, tmp_path / "t.bmp")
 
