@@ -94,7 +94,7 @@ def run_ffmpeg(
     invalid_input: bool = False,
     nice: int | None = None,
     timeout: float | None = 3600,
-    stdin: bytes | None = None,
+    stdin: bytes | memoryview | None = None,
 ) -> tuple[str, float]:
     """Run ffmpeg with `args` (without the binary), ``stdin`` fed to its ``pipe:0`` input.
     Returns (stderr, seconds).
