@@ -158,12 +158,50 @@ def _probe(settings, key: str, *, as_user: str | None) -> dict[str, str]:
         "sockets": [str(home / "run" / "filer.sock"), str(home / "run" / "s3.sock")],
         "prefect_api": f"http://127.0.0.1:{settings.prefect_port}/api",
     }
-    command = [sys.executable, "-c", PROBES, json.dumps(args)]
-    if as_user:
-        command = ["runuser", "-u", as_user, "--", *command]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
+    if as_user is None:
+        command = [sys.executable, "-c", PROBES, json.dumps(args)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.splitlines()[-1])
+    return _probe_as(as_user, args)
+
+
+def _probe_as(user: str, args: dict) -> dict[str, str]:
+    """The probes in a forked child that has become ``user``: it cannot exec this interpreter
+    when it lives in a private folder (a pyenv under /root), so it keeps the parent's, with
+    the probes' modules imported before it drops root."""
+    import io
+    import pwd
+
+    import httpx  # noqa: F401 - loaded while still root, for the child
+    import psycopg  # noqa: F401
+
+    entry = pwd.getpwnam(user)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop root for good, run the probes, report, exit
+        code = 1
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(entry.pw_gid)
+            os.setuid(entry.pw_uid)
+            out = io.StringIO()
+            sys.stdout, sys.argv = out, ["probes", json.dumps(args)]
+            exec(compile(PROBES, "probes", "exec"), {"__name__": "probes"})
+            results = json.loads(out.getvalue().splitlines()[-1])
+            os.write(write_end, json.dumps({"uid": os.getuid(), "results": results}).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        report = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the stranger's probes failed to run"
+    report_json = json.loads(report)
+    assert report_json["uid"] == entry.pw_uid  # they ran as the stranger, not as root
+    return report_json["results"]
 
 
 def _assert_refused(results: dict[str, str], secret: str) -> None:
