@@ -725,20 +725,27 @@ def start_prefect(settings: Settings, layout: Layout) -> None:
         "--analytics-off",
     ]
     log = layout.logs / "prefect.log"
-    proc = _spawn(cmd, log, env=env)
-    _write_pid(pid_file, proc.pid)
-    try:
-        # A first start migrates Prefect's database: minutes on a small, busy machine.
-        _wait_until(
-            lambda: prefect_answers(settings.prefect_api, timeout=2),
-            "Prefect server",
-            log,
-            300,
-            proc=proc,
-        )
-    except ServiceUnavailable:
-        _stop_owned(pid_file)
-        raise
+    for attempt in (1, 2):
+        proc = _spawn(cmd, log, env=env)
+        _write_pid(pid_file, proc.pid)
+        try:
+            # A first start migrates Prefect's database: minutes on a small, busy machine.
+            _wait_until(
+                lambda: prefect_answers(settings.prefect_api, timeout=2),
+                "Prefect server",
+                log,
+                300,
+                proc=proc,
+            )
+            return
+        except ServiceUnavailable:
+            exited = proc.poll() is not None  # by itself, not after the wait ran out
+            _stop_owned(pid_file)
+            # Once, under load, a server exited while starting right after PostgreSQL was
+            # locked; a second start is cheap, and a lasting fault fails it the same way.
+            if attempt == 2 or not exited:
+                raise
+            time.sleep(2)
 
 
 def lease_dir(settings: Settings) -> Path | None:

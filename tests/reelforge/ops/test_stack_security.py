@@ -271,7 +271,9 @@ def test_up_locks_a_stack_made_before_passwords(locked_env):
     (settings.secrets_dir / "postgres-password").unlink()
 
     again = _cli(locked_env, "up", "--json")
-    assert again.returncode == 0, again.stdout + again.stderr
+    log = settings.home_dir / "logs" / "prefect.log"
+    tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+    assert again.returncode == 0, again.stdout + again.stderr + tail
     rules = [line.split() for line in hba.read_text().splitlines() if not line.startswith("#")]
     assert rules and all(rule[-1] == "scram-sha-256" for rule in rules if rule), rules
     assert not any("replication" in rule for rule in rules)
