@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -195,9 +198,21 @@ def _probe_as(user: str, args: dict) -> dict[str, str]:
         finally:
             os._exit(code)
     os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        report = pipe.read().decode()
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + 300  # a child stuck on a lock inherited at fork fails, not hangs
+    while True:
+        ready, _, _ = select.select([read_end], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the stranger's probes did not finish within 300 s")
+        chunk = os.read(read_end, 65536)
+        if not chunk:  # the child closed its end: it has exited
+            break
+        chunks.append(chunk)
+    os.close(read_end)
     _, status = os.waitpid(pid, 0)
+    report = b"".join(chunks).decode()
     assert os.waitstatus_to_exitcode(status) == 0, "the stranger's probes failed to run"
     report_json = json.loads(report)
     assert report_json["uid"] == entry.pw_uid  # they ran as the stranger, not as root
