@@ -23,7 +23,6 @@ from reelforge.core.jobs import VideoJob
 from reelforge.core.orchestration import RESULTS_BLOCK, claim_process
 from reelforge.core.progress import StageProgress
 from tasks.context import job_context
-from tasks.enhance.enhancer import rewrite_varies_with_seed
 from tasks.enhance.stage import enhance_prompt
 from tasks.generate.stage import generate, generate_batch
 from tasks.inputs import ingest_brand_kit, record_inputs
@@ -33,6 +32,7 @@ from tasks.review.stage import (
     gate_takes,
     open_review,
     preview_takes,
+    rewritten_takes,
     score_takes,
     take_jobs,
 )
@@ -66,8 +66,7 @@ def versions_flow(
     brand = ingest_brand_kit(ctx, job)
     progress.step("inputs")
 
-    # one rewrite for all the takes, unless the enhancer rewrites each seed its own way (an LLM)
-    rewritten = jobs if rewrite_varies_with_seed(job.template) else jobs[:1]
+    rewritten = rewritten_takes(jobs)  # all of them under an LLM, else the first
     rewrites = [enhance_prompt(ctx, take, inputs[AssetKind.prompt]) for take in rewritten]
     progress.step("enhance")
 

@@ -186,26 +186,23 @@ def _negation(languages: tuple[str, ...]) -> _Negation:
 def _negated(lowered: str, spans: list[tuple[int, int]], negation: _Negation) -> set[int]:
     """Indexes of the spans (sorted by position) that a negation cue covers: the word next to
     the cue and the words joined to it by fillers ("not a red ball": red, ball)."""
-    out: set[int] = set()
-    for order, cue in ((range(len(spans)), negation.before),
-                       (range(len(spans) - 1, -1, -1), negation.after)):  # fmt: skip
-        if cue is None:
-            continue
-        chained = False
-        prev: int | None = None
-        for i in order:
-            start, end = spans[i]
-            if cue is negation.before:
-                hit = cue.search(lowered[:start]) is not None
-                gap = lowered[spans[prev][1] : start] if prev is not None else None
-            else:
-                hit = cue.search(lowered[end:]) is not None
-                gap = lowered[end : spans[prev][0]] if prev is not None else None
-            chained = hit or (chained and gap is not None and negation.gap.match(gap) is not None)
-            if chained:
-                out.add(i)
-            prev = i
-    return out
+
+    def joined(a: int, b: int) -> bool:  # spans a < b with nothing but fillers between them
+        return negation.gap.match(lowered[spans[a][1] : spans[b][0]]) is not None
+
+    forward: set[int] = set()  # a cue before the phrase: it reaches rightwards
+    if negation.before is not None:
+        for i, (start, _) in enumerate(spans):
+            if negation.before.search(lowered[:start]) or (i - 1 in forward and joined(i - 1, i)):
+                forward.add(i)
+    backward: set[int] = set()  # a cue after the phrase: it reaches leftwards
+    if negation.after is not None:
+        for i in reversed(range(len(spans))):
+            if negation.after.search(lowered[spans[i][1] :]) or (
+                i + 1 in backward and joined(i, i + 1)
+            ):
+                backward.add(i)
+    return forward | backward
 
 
 def _tables_for(language: str) -> list[str]:

@@ -720,10 +720,6 @@ def frames_to_mp4(
 ) -> Path:
     """Encode uint8 RGB frames (T, H, W, 3) to a near-lossless H.264 MP4 (CRF 10, BT.709) that
     the render functions take as their clip. Odd sizes are padded by one pixel."""
-    import subprocess
-
-    from .ffmpeg import ffmpeg_exe
-
     arr = np.asarray(frames)
     if arr.ndim != 4 or arr.shape[-1] != 3 or arr.shape[0] < 1:
         raise InvalidInput(f"frames must have shape (T, H, W, 3), got {arr.shape}")
@@ -735,23 +731,15 @@ def frames_to_mp4(
     _, h, w, _ = arr.shape
     out = Path(out)
     with atomic_output(out) as tmp:
-        cmd = [
-            ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-f", "rawvideo",
-            "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps}", "-i", "-",
-            "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
-            "-c:v", "libx264", "-preset", "medium", "-crf", "10", "-g", str(max(1, int(fps))),
-            "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
-            "-color_range", "tv", "-movflags", "+faststart", "-f", "mp4", str(tmp),
-        ]  # fmt: skip
-        if nice:
-            cmd = ["nice", "-n", str(nice), *cmd]
-        proc = subprocess.run(cmd, input=np.ascontiguousarray(arr).tobytes(), capture_output=True)
-        if proc.returncode != 0:
-            from reelforge.core.errors import ReelForgeError
-
-            raise ReelForgeError(
-                f"encoding frames failed: {proc.stderr.decode(errors='replace').strip()[-300:]}"
-            )
+        run_ffmpeg(
+            ["-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps}",
+             "-i", "-",
+             "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+             "-c:v", "libx264", "-preset", "medium", "-crf", "10", "-g", str(max(1, int(fps))),
+             "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+             "-color_range", "tv", "-movflags", "+faststart", "-f", "mp4", str(tmp)],
+            what="encoding frames", nice=nice, stdin=np.ascontiguousarray(arr).reshape(-1).data,
+        )  # fmt: skip
     return out
 
 

@@ -30,6 +30,7 @@ from reelforge.core.failpoints import failpoint
 from reelforge.core.jobs import VideoJob, VideoResult
 from reelforge.core.retry import TRANSIENT
 from reelforge.core.settings import get_settings
+from tasks.enhance.enhancer import rewrite_varies_with_seed
 from tasks.inputs import BrandKit
 from tasks.postprocess.renditions import make_previews
 from tasks.record import AssetRef, Output, StageContext, failure_recorder, local_copy, record_stage
@@ -81,6 +82,12 @@ def take_jobs(job: VideoJob, versions: int, first: int = 1) -> list[VideoJob]:
     return [
         job.model_copy(update={"seed": job.seed + k - 1}) for k in range(first, first + versions)
     ]
+
+
+def rewritten_takes(jobs: list[VideoJob]) -> list[VideoJob]:
+    """The takes whose prompt is rewritten: each one when the enhancer samples a rewrite per
+    seed (an LLM), else the first, whose rewrite (and text check) every take shares."""
+    return jobs if rewrite_varies_with_seed(jobs[0].template) else jobs[:1]
 
 
 @task(
