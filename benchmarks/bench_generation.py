@@ -1,6 +1,9 @@
 """Generation benchmarks (not tests): tiny model on CPU.
 
-* seconds per video (default settings: 64x64, 17 frames, 16 steps, CFG on both experts);
+* seconds per video (default settings: 64x64, the model's default frames, 16 steps, CFG on
+  both experts), and per second of video against a baseline model measured in the same run
+  (``--baseline-rev REV``: the tiny model as it was at that commit; issue 15's goal is at most
+  2x the baseline's seconds per second of video);
 * our wrapper's overhead against calling the very same ``WanPipeline`` object directly;
 * batched against sequential throughput for 4 and 8 videos, with expert swaps counted;
 * seconds per clip of each speed profile (quality, fast, turbo: steps and step cache).
@@ -22,6 +25,7 @@ import torch
 
 from models.generator import GenerationRequest
 from models.service import GeneratorService
+from reelforge.core.checkpoints import TINY_DIR
 
 PROMPTS = [
     "a red circle moves from left to right",
@@ -52,7 +56,61 @@ def _direct(pipe, r, spec):
     ).frames
 
 
-def run(repeats: int = 5, threads: int = 2) -> dict:
+def per_second_of_video(svc, baseline: Path, repeats: int) -> dict:
+    """Seconds of generation per second of video, the shipped model against ``baseline``,
+    each at its own default length, interleaved so background load hits both alike."""
+    frames = json.loads((baseline / "reelforge.json").read_text())["frames"]
+    models = {"shipped": (TINY_DIR, None), "baseline": (baseline, frames)}
+    times: dict[str, list[float]] = {k: [] for k in models}
+    length = {}
+    for name, (path, n) in models.items():  # warm-up: load both
+        v = svc.generate_many(
+            [GenerationRequest(prompt=PROMPTS[0], seed=1, frames=n)],
+            use_cache=False,
+            checkpoint_dir=path,
+        )[0]
+        length[name] = (v.metadata.frames, v.metadata.fps, v.metadata.model_version)
+    for i in range(repeats):
+        for name in list(models)[:: 1 if i % 2 == 0 else -1]:
+            path, n = models[name]
+            t0 = time.perf_counter()
+            svc.generate_many(
+                [GenerationRequest(prompt=PROMPTS[0], seed=1, frames=n)],
+                use_cache=False,
+                checkpoint_dir=path,
+            )
+            times[name].append(time.perf_counter() - t0)
+    out = {}
+    for name in models:
+        frames_n, fps, version = length[name]
+        seconds = (frames_n - 1) / fps
+        per_clip = statistics.median(times[name])
+        out[name] = {
+            "model_version": version,
+            "frames": frames_n,
+            "video_s": seconds,
+            "seconds_per_clip": round(per_clip, 3),
+            "seconds_per_video_second": round(per_clip / seconds, 4),
+        }
+    out["ratio"] = round(
+        out["shipped"]["seconds_per_video_second"] / out["baseline"]["seconds_per_video_second"], 2
+    )
+    return out
+
+
+def baseline_model(rev: str, into: Path) -> Path:
+    """The tiny model's files as they were at commit ``rev`` (from git, not the tree)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev, "models/tiny"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "models" / "tiny"
+
+
+def run(repeats: int = 5, threads: int = 2, baseline: Path | None = None) -> dict:
     torch.set_num_threads(threads)
     svc = GeneratorService(max_batch=8, result_cache=0)
     g = svc.generator(source="tiny", device="cpu")
@@ -115,7 +173,9 @@ def run(repeats: int = 5, threads: int = 2) -> dict:
         for speed in speeds
     }
     m = g.generate(req).metadata
+    per_second = per_second_of_video(svc, baseline, repeats) if baseline else None
     return {
+        "per_second_of_video": per_second,
         "model_version": g.model_version,
         "steps": r.steps,
         "size": [r.height, r.width],
@@ -150,6 +210,7 @@ Model `{res["model_version"]}`, {res["size"][0]}x{res["size"][1]}, {res["frames"
 | same `WanPipeline` called directly | {res["direct_pipeline_s"]:.3f} s |
 | wrapper overhead (goal <= 5%) | {res["overhead_pct"]:+.1f}% |
 | peak RSS of the process | {res["peak_rss_mb"]} MB |
+{_per_second_rows(res["per_second_of_video"])}
 
 | videos | sequential | batched | speedup (goal >= 1.5x) | expert swaps sequential / batched |
 |---|---|---|---|---|
@@ -162,6 +223,21 @@ Model `{res["model_version"]}`, {res["size"][0]}x{res["size"][1]}, {res["frames"
 
 GPU step time, expert-switch step time and peak GPU memory: `python -m benchmarks.bench_gpu`.
 """
+
+
+def _per_second_rows(p: dict | None) -> str:
+    if p is None:
+        return ""
+    s, b = p["shipped"], p["baseline"]
+    return (
+        f"| seconds per second of video: this model, {s['frames']} frames "
+        f"(`{s['model_version']}`) | {s['seconds_per_video_second']:.3f} s "
+        f"({s['seconds_per_clip']:.3f} s per clip) |\n"
+        f"| the same for the baseline, {b['frames']} frames (`{b['model_version']}`), "
+        f"same run | {b['seconds_per_video_second']:.3f} s ({b['seconds_per_clip']:.3f} s per "
+        f"clip) |\n"
+        f"| this model against the baseline (goal <= 2x) | {p['ratio']:.2f}x |"
+    )
 
 
 def _profile_rows(profiles: dict) -> str:
@@ -179,8 +255,17 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--out", type=Path, default=None, help="BENCHMARKS.md to edit")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    ap.add_argument(
+        "--baseline-rev", default=None, help="commit whose tiny model is the per-second baseline"
+    )
     a = ap.parse_args()
-    res = run(a.repeats, a.threads)
+    if a.baseline_rev:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            res = run(a.repeats, a.threads, baseline_model(a.baseline_rev, Path(tmp)))
+    else:
+        res = run(a.repeats, a.threads)
     print(json.dumps(res, indent=1))
     if a.json:
         a.json.write_text(json.dumps(res, indent=1))

@@ -1,13 +1,14 @@
-"""Held-out prompt following of the tiny model (issue 3) as a section of BENCHMARKS.md.
+"""Prompt following of the tiny model (issues 3 and 15) as sections of BENCHMARKS.md.
 
     python -m benchmarks.bench_tiny_eval [--seeds 2] [--steps N] [--combos N] [--json PATH]
         [--out PATH] [--no-write]
 
-Runs the evaluation of `reelforge model eval` (``models.tiny_eval.evaluate``: every held-out
-colour-shape-direction combination in en/zh/ja/ko, checked by ``models/detector.py``) and
-writes the ``tiny-model-eval`` section; unlike `reelforge model eval` it leaves the model
-card alone. ``--combos N`` keeps only the first N held-out combinations (smoke runs).
-Goal (issue 3): colour >= 90%, direction >= 85%.
+Runs the evaluation of `reelforge model eval` (``models.tiny_eval.evaluate``: the training
+and held-out splits in en/zh/ja/ko, colour, shape and direction checked by
+``models/detector.py``) and writes their sections; unlike `reelforge model eval` it leaves
+the model card alone and never scores the untouched test split. ``--combos N`` keeps only
+the first N combinations of each split (smoke runs).
+Goal (issue 15): held-out colour and direction >= 95%, shape >= 90%.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
-SECTION = "tiny-model-eval"
 
 
 def main() -> None:
@@ -33,30 +32,29 @@ def main() -> None:
 
     import torch
 
-    from models import tiny_data
-    from models.tiny_eval import evaluate, markdown
+    from models.tiny_eval import SECTIONS, SPLITS, evaluate, markdown
 
     torch.set_num_threads(args.threads)
-    combos = tiny_data.HELD_OUT[: args.combos] if args.combos else tiny_data.HELD_OUT
     res = evaluate(
-        combos=combos,
         seeds=tuple(range(args.seeds)),
         steps=args.steps,
         checkpoint_dir=args.model_dir,
+        combos=args.combos,
     )
-    md = markdown(res)
-    if args.combos:
-        md += (
-            f"\nSmoke run: only the first {len(combos)} of {len(tiny_data.HELD_OUT)} held-out "
-            "combinations (`--combos`).\n"
-        )
-    print(md)
     if args.json:
         args.json.write_text(json.dumps(res, indent=1, ensure_ascii=False))
-    if not args.no_write:
-        from reelforge.core.reports import DEFAULT_PATH, write_section
+    for split in res["splits"]:
+        md = markdown(res, split)
+        if args.combos:
+            md += (
+                f"\nSmoke run: only the first {args.combos} of {len(SPLITS[split])} "
+                "combinations (`--combos`).\n"
+            )
+        print(md)
+        if not args.no_write:
+            from reelforge.core.reports import DEFAULT_PATH, write_section
 
-        write_section(SECTION, md, path=args.out or DEFAULT_PATH)
+            write_section(SECTIONS[split], md, path=args.out or DEFAULT_PATH)
 
 
 if __name__ == "__main__":

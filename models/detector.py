@@ -1,9 +1,12 @@
-"""A simple detector for the synthetic shape videos: dominant hue and centroid track.
+"""A simple detector for the synthetic shape videos: dominant hue, silhouette and centroid track.
 
 Object pixels are those far from the background colour (estimated from the frame border).
 The object's colour is the nearest reference hue to the saturation-weighted circular mean
-hue of object pixels; the direction is the dominant axis and sign of the centroid's
-displacement between the first and last quarter of the clip.
+hue of object pixels; its shape is read from how much of its bounding box the silhouette
+fills (square about 1.0, circle pi/4, triangle 1/2), the median over the frames where the
+object is whole; the direction is the dominant axis and sign of the centroid's
+displacement between the first and last quarter of the clip. Nothing here is used in
+training: it is the evaluation's independent judge.
 """
 
 from __future__ import annotations
@@ -43,6 +46,35 @@ class Detection:
     displacement: tuple[float, float]  # (dx, dy) in pixels, +x right, +y down
     object_fraction: float
     track: list[tuple[float, float] | None]
+    shape: str | None = None
+    fill: float | None = None  # median share of the bounding box the silhouette covers
+
+
+# Bounding-box fill between the ideal values: square 1.0 | circle 0.785 | triangle 0.5.
+SQUARE_FILL, CIRCLE_FILL = 0.89, 0.64
+
+
+def silhouette_fill(mask: np.ndarray, min_pixels: int = 12) -> float | None:
+    """Median share of its bounding box that the object fills, over frames where it is
+    whole (enough pixels, not cut by the frame's edge)."""
+    fills = []
+    for m in mask:
+        ys, xs = np.nonzero(m)
+        if len(ys) < min_pixels:
+            continue
+        y0, y1, x0, x1 = ys.min(), ys.max(), xs.min(), xs.max()
+        if min(y0, x0) == 0 or y1 == m.shape[0] - 1 or x1 == m.shape[1] - 1:
+            continue
+        fills.append(len(ys) / ((y1 - y0 + 1) * (x1 - x0 + 1)))
+    return float(np.median(fills)) if fills else None
+
+
+def shape_of(fill: float | None) -> str | None:
+    if fill is None:
+        return None
+    if fill >= SQUARE_FILL:
+        return "square"
+    return "circle" if fill >= CIRCLE_FILL else "triangle"
 
 
 def _hue_dist(a: float, b: float) -> float:
@@ -97,4 +129,5 @@ def detect(frames: np.ndarray, min_pixels: int = 6, min_motion: float = 4.0) -> 
                 direction = "right" if dx > 0 else "left"
             else:
                 direction = "down" if dy > 0 else "up"
-    return Detection(colour, direction, hue, (dx, dy), frac, track)
+    fill = silhouette_fill(mask)
+    return Detection(colour, direction, hue, (dx, dy), frac, track, shape_of(fill), fill)

@@ -3,8 +3,8 @@ alone (except a timed-out review whose policy is ``auto: best_score``).
 
 ``Scorer`` is the interface another model plugs into (a Wan deployment could score with a
 CLIP-style model); the small model's scorer is the independent detector of
-``models/detector.py``: how many of the colour and direction the prompt names the clip shows.
-The detector sees no shape, so a shape named in the prompt is not scored.
+``models/detector.py``: how many of the colour, shape and direction the prompt names the clip
+shows.
 """
 
 from __future__ import annotations
@@ -53,16 +53,17 @@ def prompt_attributes(prompt: str) -> dict[str, str]:
 
 
 class DetectorScorer:
-    """The small model's scorer: colour and direction agreement (``models/detector.py``)."""
+    """The small model's scorer: colour, shape and direction agreement
+    (``models/detector.py``)."""
 
-    name = "detector@1"
+    name = "detector@2"
 
     def score(self, frames: np.ndarray, prompt: str) -> Score | None:
-        wanted = {k: v for k, v in prompt_attributes(prompt).items() if k != "shape"}
+        wanted = prompt_attributes(prompt)
         if not wanted:
             return None
         seen = detect(frames)
-        got = {"colour": seen.colour, "direction": seen.direction}
+        got = {"colour": seen.colour, "shape": seen.shape, "direction": seen.direction}
         agree = {k: got[k] == v for k, v in wanted.items()}
         return Score(
             value=round(sum(agree.values()) / len(agree), 3),

@@ -66,7 +66,8 @@ def register(app: typer.Typer) -> None:
         json_output: bool = JsonOption,
         debug: bool = DebugOption,
     ) -> None:
-        """Colour/direction accuracy on held-out combinations in en, zh, ja and ko."""
+        """Colour, shape and direction accuracy on training and held-out combinations, in en, zh,
+        ja and ko."""
 
         def body() -> dict[str, Any]:
             from models.tiny_eval import main
@@ -75,12 +76,18 @@ def register(app: typer.Typer) -> None:
             return {k: v for k, v in res.items() if k != "rows"}
 
         def render(p: dict[str, Any]) -> None:
-            console.print(
-                f"colour {p['colour_accuracy']:.1%}  direction {p['direction_accuracy']:.1%}  "
-                f"({p['n']} clips, {p['seconds']} s)"
-            )
-            for lang, r in p["by_language"].items():
-                console.print(f"  {lang}: colour {r['colour']:.1%} direction {r['direction']:.1%}")
+            console.print(f"model {p['model_version']}, {p['frames']} frames ({p['seconds']} s)")
+            for split, r in p["splits"].items():
+                console.print(
+                    f"{split}: colour {r['colour']:.1%}  shape {r['shape']:.1%}  "
+                    f"direction {r['direction']:.1%}  ({r['n']} clips, goals met: "
+                    f"{'yes' if r['goals_met'] else 'no'})"
+                )
+                for lang, x in r["by_language"].items():
+                    console.print(
+                        f"  {lang}: colour {x['colour']:.1%} shape {x['shape']:.1%} "
+                        f"direction {x['direction']:.1%}"
+                    )
 
         run_command(body, json_output=json_output, debug=debug, render=render)
 

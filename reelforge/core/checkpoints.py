@@ -231,7 +231,8 @@ def checkpoint_digest(directory: Path, sha_cache: Path | None = None) -> str:
     changed = False
     for p in sorted(x for x in directory.rglob("*") if x.is_file()):
         rel = p.relative_to(directory).as_posix()
-        if rel.endswith(".md") or "/." in f"/{rel}":
+        # the model card and its write lock are documentation, not weights
+        if rel.endswith((".md", ".md.lock")) or "/." in f"/{rel}":
             continue
         st = p.stat()
         key = f"{p}|{st.st_size}|{st.st_mtime_ns}"

@@ -6,14 +6,25 @@ import numpy as np
 import pytest
 
 from models import tiny_data as data
-from models.detector import detect
+from models.detector import detect, shape_of, silhouette_fill
 
 
 def test_detector_is_exact_on_ground_truth_clips():
     rng = random.Random(0)
     for combo in data.ALL_COMBOS:
-        d = detect(data.render(data.sample_spec(rng, combo)))
-        assert (d.colour, d.direction) == (combo[0], combo[2]), combo
+        for frames in (17, 33):
+            d = detect(data.render(data.sample_spec(rng, combo), frames))
+            assert (d.colour, d.shape, d.direction) == combo, (combo, d.fill)
+
+
+def test_silhouette_fill_reads_the_shape():
+    assert shape_of(1.0) == "square" and shape_of(np.pi / 4) == "circle"
+    assert shape_of(0.5) == "triangle" and shape_of(None) is None
+    mask = np.zeros((3, 20, 20), bool)
+    mask[:, 5:15, 5:15] = True  # a whole square in every frame
+    assert silhouette_fill(mask) == 1.0
+    mask[:, 0:4, 0:4] = True  # touching the edge: no longer whole, not read
+    assert silhouette_fill(mask) is None
 
 
 def test_detector_finds_nothing_on_a_plain_clip():

@@ -27,8 +27,10 @@ def test_a_clip_scores_what_it_shows():
     frames = data.render(data.sample_spec(rng, ("red", "square", "right")))
     scorer = DetectorScorer()
     assert scorer.score(frames, "a red square moves from left to right").value == 1.0
-    half = scorer.score(frames, "a blue square moves from left to right")
-    assert half.value == 0.5 and half.details["agree"] == {"colour": False, "direction": True}
+    part = scorer.score(frames, "a blue square moves from left to right")
+    assert part.value == 0.667
+    assert part.details["agree"] == {"colour": False, "shape": True, "direction": True}
+    assert scorer.score(frames, "a red triangle moving up").value == 0.333
     assert scorer.score(frames, "a green circle moving up").value == 0.0
     assert scorer.score(frames, "a cosy living room") is None  # names nothing it can judge
     assert scorer_for("tiny") is not None and scorer_for("wan") is None
