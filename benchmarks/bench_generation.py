@@ -18,6 +18,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -62,23 +64,17 @@ def per_second_of_video(svc, baseline: Path, repeats: int) -> dict:
     frames = json.loads((baseline / "reelforge.json").read_text())["frames"]
     models = {"shipped": (TINY_DIR, None), "baseline": (baseline, frames)}
     times: dict[str, list[float]] = {k: [] for k in models}
-    length = {}
-    for name, (path, n) in models.items():  # warm-up: load both
-        v = svc.generate_many(
-            [GenerationRequest(prompt=PROMPTS[0], seed=1, frames=n)],
-            use_cache=False,
-            checkpoint_dir=path,
-        )[0]
-        length[name] = (v.metadata.frames, v.metadata.fps, v.metadata.model_version)
-    for i in range(repeats):
+
+    def clip(name: str):
+        path, n = models[name]
+        req = GenerationRequest(prompt=PROMPTS[0], seed=1, frames=n)
+        return svc.generate_many([req], use_cache=False, checkpoint_dir=path)[0].metadata
+
+    length = {name: (m.frames, m.fps, m.model_version) for name in models for m in [clip(name)]}
+    for i in range(repeats):  # after the warm-up above loaded both
         for name in list(models)[:: 1 if i % 2 == 0 else -1]:
-            path, n = models[name]
             t0 = time.perf_counter()
-            svc.generate_many(
-                [GenerationRequest(prompt=PROMPTS[0], seed=1, frames=n)],
-                use_cache=False,
-                checkpoint_dir=path,
-            )
+            clip(name)
             times[name].append(time.perf_counter() - t0)
     out = {}
     for name in models:
@@ -100,8 +96,6 @@ def per_second_of_video(svc, baseline: Path, repeats: int) -> dict:
 
 def baseline_model(rev: str, into: Path) -> Path:
     """The tiny model's files as they were at commit ``rev`` (from git, not the tree)."""
-    import subprocess
-
     root = Path(__file__).resolve().parents[1]
     archive = subprocess.run(
         ["git", "-C", str(root), "archive", rev, "models/tiny"], capture_output=True, check=True
@@ -263,8 +257,6 @@ def main() -> None:
     )
     a = ap.parse_args()
     if a.baseline_rev:
-        import tempfile
-
         with tempfile.TemporaryDirectory() as tmp:
             res = run(a.repeats, a.threads, baseline_model(a.baseline_rev, Path(tmp)))
     else:

@@ -6,8 +6,8 @@
 Runs the evaluation of `reelforge model eval` (``models.tiny_eval.evaluate``: the training
 and held-out splits in en/zh/ja/ko, colour, shape and direction checked by
 ``models/detector.py``) and writes their sections; unlike `reelforge model eval` it leaves
-the model card alone and never scores the untouched test split. ``--combos N`` keeps only
-the first N combinations of each split (smoke runs).
+the model card alone. ``--combos N`` keeps only the first N combinations of each split
+(smoke runs).
 Goal (issue 15): held-out colour and direction >= 95%, shape >= 90%.
 """
 
@@ -32,7 +32,8 @@ def main() -> None:
 
     import torch
 
-    from models.tiny_eval import SECTIONS, SPLITS, evaluate, markdown
+    from models.tiny_eval import SPLITS, evaluate, markdown
+    from reelforge.core.reports import DEFAULT_PATH, write_section
 
     torch.set_num_threads(args.threads)
     res = evaluate(
@@ -47,14 +48,12 @@ def main() -> None:
         md = markdown(res, split)
         if args.combos:
             md += (
-                f"\nSmoke run: only the first {args.combos} of {len(SPLITS[split])} "
+                f"\nSmoke run: only the first {args.combos} of {len(SPLITS[split].combos)} "
                 "combinations (`--combos`).\n"
             )
         print(md)
         if not args.no_write:
-            from reelforge.core.reports import DEFAULT_PATH, write_section
-
-            write_section(SECTIONS[split], md, path=args.out or DEFAULT_PATH)
+            write_section(SPLITS[split].section, md, path=args.out or DEFAULT_PATH)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from models import tiny_data as data
@@ -38,18 +39,23 @@ def _training_split() -> tuple[tuple[str, str, str], ...]:
     return tuple(picked)
 
 
-SPLITS: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "train": _training_split(),
-    "held_out": data.HELD_OUT,
-}
-SPLIT_TITLES = {
-    "train": "training combinations",
-    "held_out": "held-out combinations",
-}
+@dataclass(frozen=True)
+class Split:
+    combos: tuple[tuple[str, str, str], ...]
+    title: str
+    section: str  # of BENCHMARKS.md and the model card
+    goals: dict[str, float]  # attribute -> least accuracy; none for a reference split
+
+
 # Goals (issue 15): held-out colour and direction >= 95%, shape >= 90%.
-GOALS = {
-    "train": {},
-    "held_out": {"colour": 0.95, "shape": 0.90, "direction": 0.95},
+SPLITS = {
+    "train": Split(_training_split(), "training combinations", "tiny-model-eval-train", {}),
+    "held_out": Split(
+        data.HELD_OUT,
+        "held-out combinations",
+        "tiny-model-eval",
+        {"colour": 0.95, "shape": 0.90, "direction": 0.95},
+    ),
 }
 ATTRIBUTES = ("colour", "shape", "direction")
 
@@ -71,7 +77,7 @@ def evaluate(
     svc = service or GeneratorService(max_batch=8, result_cache=0)
     reqs, meta = [], []
     for split in splits:
-        for combo in SPLITS[split][:combos]:
+        for combo in SPLITS[split].combos[:combos]:
             for lang in languages:
                 for seed in seeds:
                     prompt = data.caption(*combo, lang)
@@ -133,22 +139,21 @@ def _scores(rows: list[dict], languages, split: str) -> dict:
         for lang in languages
         if (rs := [r for r in rows if r["lang"] == lang])
     }
-    out["goals_met"] = all(out[a] >= g for a, g in GOALS[split].items())
+    out["goals_met"] = all(out[a] >= g for a, g in SPLITS[split].goals.items())
     return out
 
 
 def markdown(res: dict, split: str) -> str:
-    r = res["splits"][split]
-    combos = len(SPLITS[split])
-    goal = ", ".join(f"{a} >= {g:.0%}" for a, g in GOALS[split].items()) or "none (a reference)"
+    r, spec = res["splits"][split], SPLITS[split]
+    goal = ", ".join(f"{a} >= {g:.0%}" for a, g in spec.goals.items()) or "none (a reference)"
     lines = [
-        f"## Tiny model: prompt following, {SPLIT_TITLES[split]}",
+        f"## Tiny model: prompt following, {spec.title}",
         "",
         f"Reproduce: `reelforge model eval --seeds {res['seeds']}` (model "
         f"`{res['model_version']}`, {res['steps']} steps, {res['size'][0]}x{res['size'][1]}, "
         f"{res['frames']} frames at {res['fps']} fps, CPU).",
         "",
-        f"{r['n']} clips: {combos} colour-shape-direction combinations x 4 languages x "
+        f"{r['n']} clips: {len(spec.combos)} colour-shape-direction combinations x 4 languages x "
         f"{res['seeds']} seeds. Detector (`models/detector.py`, not used in training): dominant "
         "hue of the object's pixels, how much of its bounding box the silhouette fills, "
         f"centroid track. Goal: {goal}.",
@@ -164,12 +169,9 @@ def markdown(res: dict, split: str) -> str:
         f"| **all** | {r['n']} | **{r['colour']:.1%}** | **{r['shape']:.1%}** | "
         f"**{r['direction']:.1%}** |"
     )
-    met = f" Goals met: {'yes' if r['goals_met'] else 'no'}." if GOALS[split] else ""
+    met = f" Goals met: {'yes' if r['goals_met'] else 'no'}." if spec.goals else ""
     lines += ["", f"All three right: {r['all_three']:.1%}.{met}"]
     return "\n".join(lines) + "\n"
-
-
-SECTIONS = {"train": "tiny-model-eval-train", "held_out": "tiny-model-eval"}
 
 
 def main(
@@ -190,9 +192,9 @@ def main(
         card = Path(__file__).parent / "tiny" / "MODEL_CARD.md"
         for split in res["splits"]:
             md = markdown(res, split)
-            write_section(SECTIONS[split], md)
+            write_section(SPLITS[split].section, md)
             if card.exists():
-                write_section(SECTIONS[split], md.replace("## ", "### ", 1), path=card)
+                write_section(SPLITS[split].section, md.replace("## ", "### ", 1), path=card)
     return res
 
 

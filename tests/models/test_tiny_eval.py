@@ -4,14 +4,15 @@ and the goals of issue 15 applied to the held-out split."""
 from __future__ import annotations
 
 from models import tiny_data as data
-from models.tiny_eval import GOALS, SPLITS, _scores, evaluate, markdown
+from models.tiny_eval import SPLITS, _scores, evaluate, markdown
 
 
 def test_the_splits_are_training_and_held_out_combinations():
-    assert set(SPLITS["train"]) <= set(data.TRAIN_COMBOS) and len(SPLITS["train"]) == 12
-    assert SPLITS["held_out"] == data.HELD_OUT
+    train = SPLITS["train"].combos
+    assert set(train) <= set(data.TRAIN_COMBOS) and len(train) == 12
+    assert SPLITS["held_out"].combos == data.HELD_OUT
     # every shape and direction as often: drawing one shape everywhere cannot score well
-    assert sorted((c[1], c[2]) for c in SPLITS["train"]) == sorted(
+    assert sorted((c[1], c[2]) for c in train) == sorted(
         (s, d) for s in data.SHAPES for d in data.DIRECTIONS
     )
 
@@ -39,4 +40,4 @@ def test_a_model_that_draws_every_shape_as_a_circle_misses_the_goal():
     assert (r["colour"], r["shape"], r["direction"]) == (1.0, 0.3333, 1.0)
     assert r["all_three"] == 0.3333 and not r["goals_met"]
     ok = _scores([_row("en", True, True, True)] * 12, ("en",), "held_out")
-    assert ok["goals_met"] and GOALS["held_out"]["shape"] == 0.90
+    assert ok["goals_met"] and SPLITS["held_out"].goals["shape"] == 0.90
