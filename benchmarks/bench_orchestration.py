@@ -3,8 +3,10 @@
     python -m benchmarks.bench_orchestration [--videos 3] [--products 1000] [--worker-videos 6]
 
 1. Overhead per video: ``video_flow`` in-process, total wall time minus the time spent inside
-   the plain stage functions (timed by wrapping them); the rest is Prefect (flow/task runs,
-   cache keys, results to S3, artifacts), lineage context and the GPU slot. Goal <= 5%.
+   the plain stage functions and the job's input checks (``tasks/preflight.py``, the same
+   checks a stage would otherwise make), timed by wrapping them; the rest is Prefect
+   (flow/task runs, cache keys, results to S3, artifacts), lineage context and the GPU slot.
+   Goal <= 5%.
    In the same runs, moderation of the rendition against post-processing it (goal <= 10%,
    issue 20): the gate inside the post-process task (``judge_rendition``, with recording the
    verdicts) plus ``RenderFrames.bind`` plus what the render's second output and its sampling
@@ -36,8 +38,13 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
+from prefect import flow, task
+
 from benchmarks.machine import machine_line
+from reelforge.core.caching import StageCache
+from reelforge.core.orchestration import RESULTS_BLOCK
 from reelforge.core.reports import DEFAULT_PATH, write_section
+from tasks.record import StageContext
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -99,6 +106,7 @@ def overhead(videos: int) -> dict:
 
     import tasks.generate.stage as generate_stage
     import tasks.postprocess.stage as postprocess_stage
+    import tasks.preflight as preflight
     from reelforge.core.errors import BlockedBySafety
     from reelforge.core.jobs import VideoJob
     from reelforge.ops.run import run_video
@@ -117,6 +125,7 @@ def overhead(videos: int) -> dict:
 
         return wrapper
 
+    preflight.check_job = timed("check_job", preflight.check_job)  # run_video imports it late
     for module_name, names in STAGE_TASKS.items():
         module = importlib.import_module(module_name)
         for name in names:
@@ -127,7 +136,7 @@ def overhead(videos: int) -> dict:
     postprocess_stage.judge_rendition = judge
     # sampling during the render is in what the second output adds (second_output_cost)
     RenderFrames.bind = timed("render_pass_bind", RenderFrames.bind)
-    # the GPU slot (a Prefect concurrency lease) is taken inside the generate stage: timed
+    # the GPU slot (a file lock) is taken inside the generate stage: timed
     # apart and counted as orchestration, not as generation
     generate_stage.gpu_slot = _timed_slot(generate_stage.gpu_slot, spent)
 
@@ -172,10 +181,45 @@ def overhead(videos: int) -> dict:
     return {"runs": rows, "median": med, "pct": 100 * med["overhead"] / med["total"]}
 
 
+@task(name="bench-noop", cache_policy=StageCache(stage="bench-noop"))
+def _noop_stage(ctx: StageContext, index: int) -> int:
+    return index
+
+
+def _noop_flow(tasks: int):
+    @flow(name=f"bench-noop-{tasks}", persist_result=True, result_storage=RESULTS_BLOCK)
+    def noop_flow(tenant_id: uuid.UUID) -> int:
+        ctx = StageContext(tenant="bench", tenant_id=tenant_id)
+        return sum(_noop_stage(ctx, i) for i in range(tasks))
+
+    return noop_flow
+
+
+def prefect_run_costs(repeats: int, tasks: int = 8) -> dict:
+    """What Prefect itself costs here, with nothing else in the run: flow runs made as the
+    CLI makes them (``run_tagged``, our result storage), of 0 and of ``tasks`` no-op stages
+    with the stages' cache policy; medians of interleaved runs after one warm-up of each."""
+    from reelforge.core.orchestration import in_process, run_tagged
+
+    flows = {n: _noop_flow(n) for n in (0, tasks)}
+    seconds: dict[int, list[float]] = {0: [], tasks: []}
+    with in_process(fresh=True):
+        for attempt in range(repeats + 1):
+            for n, noop_flow in flows.items():
+                t0 = time.perf_counter()
+                run_tagged(noop_flow, {"tenant_id": uuid.uuid4()}, ["bench"])
+                if attempt:
+                    seconds[n].append(time.perf_counter() - t0)
+    run = statistics.median(seconds[0])
+    per_task = (statistics.median(seconds[tasks]) - run) / tasks
+    return {"flow_run_s": run, "task_run_s": per_task, "tasks": tasks, "repeats": repeats}
+
+
 def second_output_cost(repeats: int) -> dict:
     """What the render's second output (the gate's frames) adds to a render: the same 5 s
     small-model-sized clip rendered as in part 1, with and without it, interleaved; medians
-    of wall time and of ffmpeg's CPU time."""
+    of wall time, of ffmpeg's CPU time and of this process's (reading the frames, choosing
+    the samples and inferring them, which starts during the render and is waited for)."""
     import resource
 
     import numpy as np
@@ -191,13 +235,14 @@ def second_output_cost(repeats: int) -> dict:
     )
     from tasks.safety.visual import RenderFrames
 
-    def children_cpu() -> float:
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    def cpu_seconds(who: int) -> float:
+        usage = resource.getrusage(who)
         return usage.ru_utime + usage.ru_stime
 
     preset = rendition_preset("9:16", "720p", 30)
     wall: dict[bool, list[float]] = {False: [], True: []}
     cpu: dict[bool, list[float]] = {False: [], True: []}
+    own_cpu: dict[bool, list[float]] = {False: [], True: []}
     with tempfile.TemporaryDirectory(prefix="rf-bench-") as tmp:
         frames = np.full((80, 64, 64, 3), (30, 60, 90), np.uint8)
         for i in range(80):  # a square drifting right, 5 s at 16 fps like the tiny model's
@@ -208,7 +253,11 @@ def second_output_cost(repeats: int) -> dict:
             with_frames = bool(i % 2)
             sink = (RenderFrames("default", width=preset.width, height=preset.height,
                                  fps=preset.fps) if with_frames else None)  # fmt: skip
-            c0, t0 = children_cpu(), time.perf_counter()
+            c0, p0, t0 = (
+                cpu_seconds(resource.RUSAGE_CHILDREN),
+                cpu_seconds(resource.RUSAGE_SELF),
+                time.perf_counter(),
+            )
             render_rendition(
                 clip, Path(tmp) / f"r{i}.mp4", preset, lut="warm",
                 logo=LogoSpec(str(examples / "logo.png"), position="top-left"),
@@ -216,14 +265,18 @@ def second_output_cost(repeats: int) -> dict:
                 text=TextSpec("Spring sale: 20% off"), cache_dir=postprocess_cache_dir(),
                 frames=sink,
             )  # fmt: skip
+            if sink is not None:  # its samples' inference, not the last frame's (the gate's)
+                sink.detections(sink.selector.samples, sink.model, batch=1)
             if i >= 2:  # the first pair warms caches (LUT, loudness)
                 wall[with_frames].append(time.perf_counter() - t0)
-                cpu[with_frames].append(children_cpu() - c0)
-    med = {f"{k}_{w}": statistics.median(v[w]) for k, v in (("wall", wall), ("cpu", cpu))
-           for w in (False, True)}  # fmt: skip
+                cpu[with_frames].append(cpu_seconds(resource.RUSAGE_CHILDREN) - c0)
+                own_cpu[with_frames].append(cpu_seconds(resource.RUSAGE_SELF) - p0)
+    measures = (("wall", wall), ("cpu", cpu), ("own_cpu", own_cpu))
+    med = {f"{k}_{w}": statistics.median(v[w]) for k, v in measures for w in (False, True)}
     return {
         "wall_without": med["wall_False"], "wall_with": med["wall_True"],
         "cpu_without": med["cpu_False"], "cpu_with": med["cpu_True"],
+        "own_cpu_without": med["own_cpu_False"], "own_cpu_with": med["own_cpu_True"],
         "added_wall": max(0.0, med["wall_True"] - med["wall_False"]), "repeats": repeats,
     }  # fmt: skip
 
@@ -373,6 +426,16 @@ def main() -> None:
             f"(stage work {m['work']:.2f} s; of the overhead, the GPU slot {m['gpu_slot']:.2f} s) "
             f"| <= 5% | {'met' if o['pct'] <= 5 else 'not met'} |"
         )
+        costs = prefect_run_costs(5)
+        prefect_alone = costs["flow_run_s"] + costs["tasks"] * costs["task_run_s"]
+        result["prefect_costs"] = costs | {"pct_of_video": 100 * prefect_alone / m["total"]}
+        lines.append(
+            f"| what Prefect costs alone, in the same stack (no-op stages, our cache policy and "
+            f"result storage; median of {costs['repeats']}) | a flow run "
+            f"{costs['flow_run_s']:.3f} s, each task run +{costs['task_run_s']:.3f} s: "
+            f"{prefect_alone:.3f} s for a video's {costs['tasks']} = **{100 * prefect_alone / m['total']:.1f}%** "
+            "of the video above | - | |"
+        )
         extra = second_output_cost(args.videos)
         # the second output's cost is moderation's, taken out of post-processing's
         gate = m["moderation"] + extra["added_wall"]
@@ -385,7 +448,9 @@ def main() -> None:
             f"(gate in the post-process task on the render pass's frames: "
             f"{m['moderation']:.3f} s; the render's second output: +{extra['added_wall']:.3f} s "
             f"wall, {extra['cpu_with'] - extra['cpu_without']:+.3f} s ffmpeg CPU over "
-            f"{extra['cpu_without']:.2f} s) | {gate:.3f} s of {pp:.2f} s = **{mod['pct']:.1f}%** "
+            f"{extra['cpu_without']:.2f} s and "
+            f"{extra['own_cpu_with'] - extra['own_cpu_without']:+.3f} s CPU in this process, "
+            f"the samples' inference included) | {gate:.3f} s of {pp:.2f} s = **{mod['pct']:.1f}%** "
             f"| <= 10% | {'met' if mod['pct'] <= 10 else 'not met'} |"
         )
     else:
@@ -417,11 +482,12 @@ def main() -> None:
         lines.append(f"| videos per hour with 1 and 2 workers | skipped: {why} | - | |")
     lines += [
         "",
-        "Overhead = wall time of `video_flow` minus time inside the plain stage functions: "
-        "Prefect flow and task runs, cache keys, results persisted to S3, progress artifacts, "
-        "lineage context and taking and giving back the GPU slot (a Prefect concurrency "
-        "lease, inside the generate stage, timed apart). Both workers run on the same 2 cores, so a second "
-        "worker can only help while the first waits (I/O, the GPU slot is per machine).",
+        "Overhead = wall time of `run_video` minus time inside the plain stage functions and "
+        "the job's input checks (`tasks/preflight.py`): Prefect flow and task runs, cache keys, "
+        "results persisted to S3, progress artifacts, lineage context and taking and giving "
+        "back the GPU slot (a file lock, inside the generate stage, timed apart). Both workers "
+        "run on the same 2 cores, so a second worker can only help while the first waits (I/O, "
+        "the GPU slot is per machine).",
         "",
         "Since issue 20 a video is 8 Prefect task runs, not 10: the logo's gate runs in the "
         "text-safety task and the rendition's in the post-process task, on the frames of the "

@@ -178,13 +178,7 @@ def worker(
     debug: bool = DebugOption,
 ) -> None:
     """Start a Prefect worker (process type) on the cpu or gpu work pool of this stack."""
-    from reelforge.core.orchestration import (
-        ensure_gpu_limit,
-        ensure_work_pool,
-        gpu_limit_name,
-        pool_name,
-        ready,
-    )
+    from reelforge.core.orchestration import ensure_work_pool, gpu_slot_count, pool_name, ready
     from reelforge.ops.deployments import deploy_video
     from reelforge.ops.stack import _binary
 
@@ -196,9 +190,8 @@ def worker(
         ensure_work_pool(work_pool)
         worker_name = name or f"{socket.gethostname()}-{pool}-{uuid.uuid4().hex[:6]}"
         if pool == "gpu":
-            if slots:
+            if slots:  # the flow processes this worker starts read it
                 os.environ["REELFORGE_GPU_SLOTS"] = str(slots)
-            ensure_gpu_limit(slots)
             deploy_video()
         cmd = [_binary("prefect"), "worker", "start", "--pool", work_pool, "--type", "process",
                "--name", worker_name, "--install-policy", "never"]  # fmt: skip
@@ -210,7 +203,7 @@ def worker(
         return {
             "worker": worker_name,
             "work_pool": work_pool,
-            "gpu_limit": gpu_limit_name() if pool == "gpu" else None,
+            "gpu_slots": (slots or gpu_slot_count()) if pool == "gpu" else None,
             "started_at": datetime.now(UTC).isoformat(),
         }
 

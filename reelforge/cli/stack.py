@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         tenant: str | None = typer.Option(
             None,
             "--tenant",
-            help="Check only this tenant's objects and stalled runs (other runs and slots: all).",
+            help="Check only this tenant's objects and stalled runs (other runs: all).",
         ),
         json_output: bool = JsonOption,
         debug: bool = DebugOption,
@@ -120,7 +120,6 @@ def register(app: typer.Typer) -> None:
             ("stuck activities", findings.stuck_activities),
             ("abandoned runs (process gone)", findings.abandoned_runs),
             ("stalled runs (heartbeats stopped)", findings.stalled_runs),
-            ("leaked slots", [f"{n}: {k}" for n, k in findings.leaked_slots.items()]),
         ]
         for name, items in rows:
             mark = "[green]ok[/green]" if not items else "[yellow]found[/yellow]"

@@ -25,21 +25,27 @@ class StageProgress:
 
         self.stages = stages
         self.done = 0
-        self.artifact_id = create_progress_artifact(
-            0.0, key=key, description=f"stages: {' -> '.join(stages)}"
+        # Sent from a background thread, in order, so no stage waits for the API (the run's
+        # context goes along: its API URL, and the flow run the artifact belongs to); the
+        # last step waits until every update has landed.
+        self._artifact = _updates.submit(
+            copy_context().run,
+            create_progress_artifact,
+            0.0,
+            key=key,
+            description=f"stages: {' -> '.join(stages)}",
         )
+        self._pending = self._artifact
 
-    def step(self, stage: str) -> None:
+    def _update(self, progress: float) -> None:
         from prefect.artifacts import update_progress_artifact
 
+        update_progress_artifact(self._artifact.result(), progress)
+
+    def step(self, stage: str) -> None:
         self.done += 1
-        # Sent from a background thread, in order, so the next stage need not wait for the
-        # API; the last step waits until every update has landed.
         self._pending = _updates.submit(
-            copy_context().run,  # the caller's Prefect settings (API URL) go along
-            update_progress_artifact,
-            self.artifact_id,
-            100.0 * self.done / len(self.stages),
+            copy_context().run, self._update, 100.0 * self.done / len(self.stages)
         )
         if self.done == len(self.stages):
             self._pending.result()

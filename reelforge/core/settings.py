@@ -100,11 +100,10 @@ class Settings(BaseSettings):
         ge=0,
         description="Generations this machine runs at once; 0: one per CUDA device (1 on CPU).",
     )
-    gpu_lease_seconds: int = Field(
-        default=60,
-        ge=60,
-        le=86400,
-        description="Lease of a generation slot: a crashed worker's slot frees after this.",
+    gpu_slot_dir: Path | None = Field(
+        default=None,
+        description="Folder of this machine's generation-slot lock files (default: HOME/gpu-slots); "
+        "every process that shares the machine's GPUs must use the same one.",
     )
     failpoints: str | None = Field(
         default=None,
@@ -380,6 +379,10 @@ class Settings(BaseSettings):
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()
+
+    @property
+    def gpu_slot_path(self) -> Path:
+        return (self.gpu_slot_dir or self.home_dir / "gpu-slots").expanduser()
 
     @property
     def secrets_dir(self) -> Path:

@@ -9,9 +9,6 @@
   `reelforge retry` resumes them;
 - stalled runs: a worker's runs still 'Running' or 'Cancelling' whose heartbeats stopped
   (their machine died with the worker and its flow process); repaired the same way;
-- leaked slots: generation slots (Prefect global concurrency limits ``reelforge-*``) that
-  are taken but held by no lease, so nothing will ever give them back (a lease lost with
-  a server's memory, or slots taken without one); repaired by releasing them.
 
 Repairs are conservative: orphans in the private bucket are deleted only when older than a
 grace period (so an upload whose transaction is about to commit is never touched);
@@ -20,9 +17,6 @@ published objects and quarantined objects are never deleted without an explicit 
 
 from __future__ import annotations
 
-import json
-import re
-import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,13 +25,11 @@ from sqlalchemy import select, update
 
 from db.models import Activity, ActivityStatus, Asset
 from db.session import session_scope
-from reelforge.core.settings import Settings, get_settings
+from reelforge.core.settings import Settings
 from reelforge.core.storage import ObjectStore
 
 STUCK_AFTER = timedelta(hours=6)
-SLOT_PREFIX = "reelforge-"
 _INTERNAL_PREFIXES = ("_health/",)
-_LEASE_FILE = re.compile(r"^[0-9a-f-]{36}\.json$")
 
 
 @dataclass
@@ -47,7 +39,6 @@ class Findings:
     stuck_activities: list[str] = field(default_factory=list)
     abandoned_runs: list[str] = field(default_factory=list)
     stalled_runs: list[str] = field(default_factory=list)
-    leaked_slots: dict[str, int] = field(default_factory=dict)  # limit name -> slots
     repaired: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -60,7 +51,6 @@ class Findings:
             or self.stuck_activities
             or self.abandoned_runs
             or self.stalled_runs
-            or self.leaked_slots
         )
 
     def as_json(self) -> dict[str, object]:
@@ -77,7 +67,7 @@ def scan(
 ) -> Findings:
     """What crashes left behind. ``tenant`` limits the object checks to that tenant's
     objects and stalled runs; ``runs=False`` skips the Prefect checks (abandoned and
-    stalled runs, leaked slots)."""
+    stalled runs)."""
     store = store or ObjectStore()
     now = now or datetime.now(UTC)
     if grace is None:
@@ -118,62 +108,6 @@ def _scan_runs(findings: Findings, settings: Settings, tenant: str | None) -> No
     findings.stalled_runs = [
         str(run.id) for run in stalled_runs(settings.heartbeat_timeout_seconds, tenant=tenant)
     ]
-    leaked = leaked_slots(settings)
-    findings.leaked_slots = leaked or {}
-    if leaked is None:
-        findings.notes.append(
-            "slot leases not checked: only a local Prefect server started by `reelforge up` "
-            "keeps them where doctor can read them"
-        )
-
-
-def _leased(lease_dir) -> dict[str, int]:
-    """Slots held under leases, by limit id (expired leases count until the server's
-    reaper releases their slots, seconds later)."""
-    held: dict[str, int] = {}
-    for path in lease_dir.glob("*.json") if lease_dir.is_dir() else ():
-        if not _LEASE_FILE.match(path.name):
-            continue
-        try:
-            lease = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue  # revoked while we read it
-        slots = int((lease.get("metadata") or {}).get("slots") or 0)
-        for limit_id in lease.get("resource_ids", []):
-            held[limit_id] = held.get(limit_id, 0) + slots
-    return held
-
-
-def leaked_slots(settings: Settings | None = None) -> dict[str, int] | None:
-    """Slots of our limits that no lease holds, by limit name; None if leases are unknown."""
-    from prefect import get_client
-
-    from reelforge.core.orchestration import configure_prefect
-    from reelforge.ops.stack import lease_dir
-
-    settings = settings or get_settings()
-    where = lease_dir(settings)
-    if where is None:
-        return None
-    configure_prefect(settings)
-    excess: list[dict[str, int]] = []
-    # Taking a slot counts it first and writes its lease a moment later: only a gap seen
-    # twice, a second apart, is a leak.
-    for attempt in range(2):
-        if attempt:
-            time.sleep(1.0)
-        held = _leased(where)
-        with get_client(sync_client=True) as client:
-            limits = client.read_global_concurrency_limits(limit=200)
-        excess.append(
-            {
-                limit.name: limit.active_slots - held.get(str(limit.id), 0)
-                for limit in limits
-                if limit.name.startswith(SLOT_PREFIX)
-            }
-        )
-    both = {name: min(gap, excess[1].get(name, 0)) for name, gap in excess[0].items()}
-    return {name: gap for name, gap in both.items() if gap > 0}
 
 
 def repair(
@@ -184,7 +118,7 @@ def repair(
     delete_quarantined: bool = False,
 ) -> Findings:
     """Fix what is safe: delete private orphans (not quarantined), close stuck activities,
-    mark abandoned and stalled runs Crashed and release leaked slots.
+    mark abandoned and stalled runs Crashed.
 
     Dangling rows are reported, never deleted: they are evidence, and a restore from backup
     may bring the object back.
@@ -224,12 +158,4 @@ def repair(
             f"marked run {run_id} Crashed: `reelforge retry` resumes it"
             for run_id in (*findings.abandoned_runs, *findings.stalled_runs)
         ]
-    if findings.leaked_slots:
-        from prefect import get_client
-
-        with get_client(sync_client=True) as client:
-            for name, slots in findings.leaked_slots.items():
-                # A decrement, not a reset: slots taken meanwhile stay taken.
-                client.release_concurrency_slots(names=[name], slots=slots, occupancy_seconds=0.1)
-                findings.repaired.append(f"released {slots} leaked slot(s) of {name}")
     return findings

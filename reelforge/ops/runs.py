@@ -24,7 +24,13 @@ from pydantic import BaseModel
 
 from flows import FLOWS, load_flow
 from reelforge.core.errors import InvalidInput, ReelForgeError, ServiceUnavailable
-from reelforge.core.orchestration import in_process, process_gone, queue_wait_seconds, ready
+from reelforge.core.orchestration import (
+    in_process,
+    process_gone,
+    queue_wait_seconds,
+    ready,
+    run_process,
+)
 from reelforge.core.settings import get_settings
 
 STATUSES = (
@@ -59,7 +65,7 @@ class RunInfo(BaseModel):
     duration_s: float | None = None
     queue_wait_s: float | None = None  # from when it was due to when it started
     run_count: int = 0
-    process: str | None = None  # who runs it: a worker's pid, or `claim_process`'s tag
+    process: str | None = None  # who runs it: a worker's pid, or `run_process`'s tag
     tags: list[str] = []
     created: datetime | None = None
     subject: str | None = None  # what it makes: a video's prompt, a campaign's name
@@ -94,7 +100,7 @@ def _info(run: Any, flow_names: dict[uuid.UUID, str]) -> RunInfo:
         duration_s=round(run.total_run_time.total_seconds(), 3) if run.total_run_time else None,
         queue_wait_s=queue_wait_seconds(run),
         run_count=run.run_count,
-        process=run.infrastructure_pid,
+        process=run_process(run),
         tags=list(run.tags or []),
         created=run.created,
         subject=_subject(run.parameters or {}),

@@ -49,7 +49,6 @@ from reelforge.core.settings import (
 from reelforge.ops.signing import ensure_local_identity
 
 PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
-FILE_LEASES = "prefect.server.concurrency.lease_storage.filesystem"
 SERVICES = ("postgres", "s3", "prefect")
 READY_TIMEOUT_S = 60.0
 # pg_hba.conf of a locked stack: the password (scram-sha-256) for every connection, no
@@ -98,7 +97,6 @@ class Layout:
         self.secrets = settings.secrets_dir
         self.s3_tls = self.secrets / "seaweedfs-tls"
         self.prefect_home = self.home / "prefect"
-        self.lease_dir = self.prefect_home / "concurrency_leases"  # FILE_LEASES keeps them here
 
     def pid_file(self, name: str) -> Path:
         return self.run / f"{name}.pid"
@@ -708,10 +706,6 @@ def start_prefect(settings: Settings, layout: Layout) -> None:
         "PREFECT_SERVER_API_AUTH_STRING": auth,
         "PREFECT_API_DATABASE_CONNECTION_URL": prefect_database_url(settings),
         "PREFECT_UI_API_URL": settings.prefect_api,
-        # Slot leases on disk, not in the server's memory: a restarted server otherwise
-        # forgets every lease, and the slots they held (a generation's GPU slot) never
-        # come back, so the next generation waits for ever.
-        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": FILE_LEASES,
     }
     env.pop("PREFECT_API_URL")  # the server itself must not point at an API
     cmd = [
@@ -746,15 +740,6 @@ def start_prefect(settings: Settings, layout: Layout) -> None:
             if attempt == 2 or not exited:
                 raise
             time.sleep(2)
-
-
-def lease_dir(settings: Settings) -> Path | None:
-    """Where the running local Prefect server keeps its slot leases; None when unknown (an
-    external server)."""
-    layout = Layout(settings)
-    if not settings.uses_local_prefect or _owned_process(layout.pid_file("prefect")) is None:
-        return None
-    return layout.lease_dir
 
 
 # --- the stack -----------------------------------------------------------------------------

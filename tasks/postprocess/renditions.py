@@ -24,9 +24,10 @@ high-quality mezzanine cached under a content key; `render_variant` only adds th
 and the AI label (never drawn into the base), re-encodes the video and copies the audio.
 
 Moderation's frames (``frames=``, a `FrameSink`): the same invocation writes a second output,
-the final video (after logo, text and label) split off before the encoder, scaled to the
-moderation model's input size and piped as raw RGB with the rendition's frame rate and length,
-so the safety gate judges the rendition's own frames without decoding the file again.
+the final video (after logo, text and label) split off where it has the encoder's pixel format,
+scaled to the moderation model's input size and piped as raw yuv420p with the rendition's frame
+rate and length, so the safety gate judges the rendition's own frames without decoding the file
+again.
 
 Every output is written to a temporary sibling and renamed on success (`atomic_output`).
 """
@@ -414,21 +415,30 @@ def _build(
 
 
 class FrameSink(Protocol):
-    """Takes the rendition's frames, in order, as ``size`` (width, height) RGB arrays."""
+    """Takes the rendition's frames, in order, as ``size`` (width, height, both even) yuv420p
+    frames: a (height * 3 / 2, width) array, the Y plane's rows, then U's, then V's."""
 
     size: tuple[int, int]
 
-    def add(self, rgb: np.ndarray) -> None: ...
+    def add(self, yuv: np.ndarray) -> None: ...
 
 
 def _split_frames(video: str, frames: FrameSink | None) -> tuple[str | None, str]:
     """The filter that splits ``video`` (a label) into the encoder's input and a model-sized
-    RGB copy for ``frames`` (labels ``vfinal`` and ``vframes``), and the encoder's label."""
+    yuv420p copy for ``frames`` (labels ``vfinal`` and ``vframes``), and the encoder's label.
+
+    The split comes after the conversion to the encoder's yuv420p: the logo overlay works in
+    RGBA, and a split before the conversion made ffmpeg convert every 720p frame a second time
+    for the copy (+0.3 CPU-s for 5 s, whatever the copy's size). After it, the copy is the
+    encoder's own pixels, and the scale to the model's size is all the second output costs.
+    Bilinear is the scaler the decoding path uses (PyAV's default): its samples are the closer
+    match to decoding the file (tests/tasks/postprocess/test_render_frames.py)."""
     if frames is None:
         return None, video
     w, h = frames.size
     chain = (
-        f"[{video}]split[vfinal][vsample];[vsample]scale={w}:{h}:flags=area,format=rgb24[vframes]"
+        f"[{video}]format=yuv420p,split[vfinal][vsample];[vsample]scale={w}:{h}:flags=bilinear"
+        "[vframes]"
     )
     return chain, "vfinal"
 
@@ -436,7 +446,7 @@ def _split_frames(video: str, frames: FrameSink | None) -> tuple[str | None, str
 def _frames_output(fps: int, duration: float) -> list[str]:
     """The second output: raw frames on stdout, same frame rate and length as the rendition."""
     return ["-map", "[vframes]", "-r", str(fps), "-t", f"{duration:.6f}", "-f", "rawvideo",
-            "-pix_fmt", "rgb24", "pipe:1"]  # fmt: skip
+            "-pix_fmt", "yuv420p", "pipe:1"]  # fmt: skip
 
 
 def _run(cmd: list[str], frames: FrameSink | None, *, what: str, nice: int | None) -> float:
@@ -446,9 +456,9 @@ def _run(cmd: list[str], frames: FrameSink | None, *, what: str, nice: int | Non
     w, h = frames.size
 
     def add(raw: bytes) -> None:
-        frames.add(np.frombuffer(raw, np.uint8).reshape(h, w, 3))
+        frames.add(np.frombuffer(raw, np.uint8).reshape(h * 3 // 2, w))
 
-    return run_ffmpeg_frames(cmd, frame_bytes=w * h * 3, on_frame=add, what=what, nice=nice)[1]
+    return run_ffmpeg_frames(cmd, frame_bytes=w * h * 3 // 2, on_frame=add, what=what, nice=nice)[1]
 
 
 def _command(

@@ -23,12 +23,13 @@ import re
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from models.moderation import ModerationModel, ModerationModelError, get_model
+from models.moderation import ModerationModel, ModerationModelError, RawDetection, get_model
 from reelforge.core.errors import InvalidInput
 from reelforge.core.storage import sha256_file
 from tasks.safety.policy import Policy, VisualPolicy, load_policy
@@ -155,15 +156,20 @@ def sample_image(path: Path, img, size: int) -> tuple[list[Sample], MediaInfo]:
 # --- videos ----------------------------------------------------------------------------------
 
 
+def _y_grid(y: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Every ``width // 64``-th pixel of an 8-bit Y plane (rows may be padded past ``width``)."""
+    step = max(1, width // 64)
+    return y[:height:step, :width:step].astype(np.float32)
+
+
 def _luma_grid(frame) -> np.ndarray:
     fmt = frame.format.name
     if fmt.startswith(("yuv", "yuvj", "nv12", "nv21", "gray")) and frame.planes:
         plane = frame.planes[0]
-        step = max(1, frame.width // 64)
         bpp = 2 if ("10" in fmt or "12" in fmt or "16" in fmt) else 1
         if bpp == 1:
             arr = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
-            return arr[: frame.height : step, : frame.width : step].astype(np.float32)
+            return _y_grid(arr, frame.width, frame.height)
     return frame.to_ndarray(format="gray", width=64, height=36).astype(np.float32)
 
 
@@ -344,49 +350,85 @@ def video_track_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _rgb_luma_grid(rgb: np.ndarray) -> np.ndarray:
-    """The luma grid of ``_luma_grid`` from an RGB frame: BT.709 Y in the video range (16-235),
-    as the Y plane of the rendition holds it, so scene scores match the decoding path."""
-    step = max(1, rgb.shape[1] // 64)
-    grid = rgb[::step, ::step].astype(np.float32)
-    y = grid @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-    return y * (219.0 / 255.0) + 16.0
+def _rendition_rgb(yuv: np.ndarray) -> np.ndarray:
+    """RGB of a yuv420p frame tagged as renditions are (BT.709, video range; stacked planes as
+    ``FrameSink`` gets them), by the swscale conversion ``sample_video`` applies to a decoded
+    frame (PyAV's ``to_ndarray(format="rgb24")``, which reads these tags from a decoded one)."""
+    import av
+    from av.video.reformatter import ColorRange, Colorspace
+
+    frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+    return frame.to_ndarray(
+        format="rgb24", src_colorspace=Colorspace.ITU709, src_color_range=ColorRange.MPEG
+    )
 
 
 class RenderFrames:
-    """The gate's samples taken from the render's own ffmpeg pass: a second, model-sized rgb24
+    """The gate's samples taken from the render's own ffmpeg pass: a second, model-sized yuv420p
     output of the same filter graph as the rendition (``render_rendition(frames=...)``), so
     the finished file need not be decoded again. Frame ``i`` is the rendition's frame ``i``
-    (same graph, same output frame rate), at ``i / fps`` seconds.
+    (same graph, same output frame rate), at ``i / fps`` seconds. Scene scores read its Y plane
+    as ``_luma_grid`` reads the decoded file's; only the frames sampled are converted to RGB,
+    and each is handed to the model as soon as it is sampled, on a thread of its own: ffmpeg's
+    filter graph keeps one core busy and leaves the other mostly idle, so the gate after the
+    render has only the last frame and the thumbnail left to infer (onnxruntime's
+    ``InferenceSession.run`` is thread-safe).
 
     ``bind(path)`` ties the samples to the file rendered (its video track's sha256);
     ``moderate_file(rendered=...)`` judges a file with them only if its frame count and video
-    track match, and fails closed otherwise.
+    track match, and fails closed otherwise; the detections are used only then.
     """
 
     def __init__(self, policy: str | Path | Policy | None, *, width: int, height: int,
                  fps: int, model: ModerationModel | None = None) -> None:  # fmt: skip
         pol = load_policy(policy)
         try:
-            size = (model or get_model()).info.input_size
+            self.model = model or get_model()
         except ModerationModelError as exc:
             raise ModerationError(str(exc)) from exc
-        tw, th, self.scale = _fit(width, height, size)
+        tw, th, self.scale = _fit(width, height, self.model.info.input_size)
+        if tw % 2 or th % 2:  # yuv420p needs even sides: the gate then decodes the file
+            raise ModerationError(f"the render pass cannot give {tw}x{th} yuv420p frames")
         self.size = (tw, th)  # what the render pass scales its second output to
         self.fps = fps
         self.selector = FrameSelector(pol.visual)
         self.video_sha256: str | None = None
         self.seconds = 0.0  # spent here during the render: part of moderation's cost
+        self.inference_seconds = 0.0  # the model's, on the inference thread, during the render
+        self._inferred: list[Future[list[RawDetection]]] = []  # one per sample, in order
+        # one per render pass, not per process: a process forked after a shared executor's
+        # thread started would have an executor whose thread never runs, and the gate would hang
+        self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render-pass-gate")
 
     @property
     def frames(self) -> int:
         return self.selector.count
 
-    def add(self, rgb: np.ndarray) -> None:
-        """One frame of the render pass, in output order."""
+    def add(self, yuv: np.ndarray) -> None:
+        """One yuv420p frame of the render pass (``FrameSink``), in output order."""
         t0 = time.perf_counter()
-        self.selector.add(self.frames / self.fps, _rgb_luma_grid(rgb), lambda: rgb, self.scale)
+        w, h = self.size
+        luma = _y_grid(yuv[:h], w, h)
+        self.selector.add(self.frames / self.fps, luma, lambda: _rendition_rgb(yuv), self.scale)
+        for sample in self.selector.samples[len(self._inferred) :]:
+            self._inferred.append(self._inference.submit(self._infer, sample.rgb))
         self.seconds += time.perf_counter() - t0
+
+    def _infer(self, rgb: np.ndarray) -> list[RawDetection]:
+        t0 = time.perf_counter()
+        (found,) = self.model.predict([rgb])
+        self.inference_seconds += time.perf_counter() - t0
+        return found
+
+    def detections(
+        self, samples: list[Sample], model: ModerationModel, batch: int
+    ) -> list[list[RawDetection]]:
+        """``model``'s detections for ``samples`` (``selector.finish()``): those inferred during
+        the render if ``model`` is the one that inferred them, the rest now. A failed inference
+        raises here."""
+        done = [future.result() for future in self._inferred] if model is self.model else []
+        self._inference.shutdown(wait=False)  # the render pass is over: nothing more to infer
+        return done + model.predict([s.rgb for s in samples[len(done) :]], batch_size=batch)
 
     def bind(self, path: str | Path) -> None:
         """Record the video track of the file this render pass wrote."""
@@ -506,8 +548,7 @@ def _check_model_vs_policy(model: ModerationModel, policy: Policy) -> None:
         )
 
 
-def _detections(model: ModerationModel, samples: list[Sample], batch: int) -> list[FrameResult]:
-    raw = model.predict([s.rgb for s in samples], batch_size=batch)
+def _frame_results(samples: list[Sample], raw: list[list[RawDetection]]) -> list[FrameResult]:
     out = []
     for s, dets in zip(samples, raw, strict=True):
         out.append(
@@ -579,12 +620,20 @@ def moderate_file(
         def on_batch(batch: list[Sample]) -> None:
             nonlocal infer_s
             t = time.perf_counter()
-            frames.extend(_detections(mdl, batch, pol.visual.batch_size))
+            raw = mdl.predict([s.rgb for s in batch], batch_size=pol.visual.batch_size)
+            frames.extend(_frame_results(batch, raw))
             infer_s += time.perf_counter() - t
 
         img = None if rendered else _open_image(path)
         if rendered is not None:
+            # checked against the file first: no detection of the render pass counts otherwise
             samples, media = _render_pass_samples(path, rendered, pol.visual)
+            t = time.perf_counter()
+            frames.extend(
+                _frame_results(samples, rendered.detections(samples, mdl, pol.visual.batch_size))
+            )
+            infer_s += time.perf_counter() - t
+            samples = []
         elif img is not None:
             samples, media = sample_image(path, img, size)
         else:
@@ -653,7 +702,14 @@ def moderate_file(
                 "inference_s": round(infer_s, 4),
                 "decode_s": round(total - infer_s, 4),
             }
-            | ({"render_pass_s": round(rendered.seconds, 4)} if rendered else {}),
+            | (
+                {
+                    "render_pass_s": round(rendered.seconds, 4),
+                    "render_pass_inference_s": round(rendered.inference_seconds, 4),
+                }
+                if rendered
+                else {}
+            ),
         )
     except (InvalidInput, ModerationError):
         raise

@@ -84,9 +84,9 @@ def test_a_run_counts_as_abandoned_only_when_its_process_here_is_gone():
 
     import psutil
 
-    from reelforge.core.orchestration import _process_tag, process_gone
+    from reelforge.core.orchestration import process_gone, process_tag
 
-    assert not process_gone(_process_tag())  # this very process: alive
+    assert not process_gone(process_tag())  # this very process: alive
     dead = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     created = psutil.Process(dead.pid).create_time()
     dead.kill()  # as kill -9

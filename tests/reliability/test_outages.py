@@ -219,54 +219,6 @@ def test_a_full_scratch_disk_fails_clearly_and_publishes_nothing(stack, tmp_path
     assert lin.orphans(tenant) == []
 
 
-HOLD_SLOT = """
-import sys, time
-from reelforge.core.orchestration import ensure_gpu_limit, gpu_slot, ready
-ready()
-ensure_gpu_limit(2)
-with gpu_slot() as name:
-    print(name, flush=True)
-    time.sleep(600)
-"""
-LEAK_SLOT = """
-import sys
-from prefect import get_client
-from reelforge.core.orchestration import ready
-ready()
-with get_client(sync_client=True) as client:  # a slot taken with no lease: nothing frees it
-    client.increment_concurrency_slots(names=[sys.argv[1]], slots=1, mode="concurrency")
-"""
-
-
-def test_doctor_releases_leaked_slots_but_not_leased_ones(own: OwnStack):
-    import sys
-
-    env = own.run_env(REELFORGE_GPU_HOST=f"leak-{os.getpid()}")
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_SLOT], env=env, stdout=subprocess.PIPE,
-                              text=True)  # fmt: skip
-    try:
-        name = holder.stdout.readline().strip()
-        assert name.startswith("reelforge-gpu-leak-"), name
-        leak = subprocess.run([sys.executable, "-c", LEAK_SLOT, name], env=env)
-        assert leak.returncode == 0
-
-        found = cli("doctor", env=env)
-        assert found.code == 0, found.payload
-        assert found.payload["sweep"]["leaked_slots"] == {name: 1}  # the leased one is fine
-
-        repaired = cli("doctor", "--repair", env=env)
-        assert f"released 1 leaked slot(s) of {name}" in repaired.payload["sweep"]["repaired"]
-        response = httpx.get(
-            f"{own.settings.prefect_api}/v2/concurrency_limits/{name}",
-            auth=prefect_basic_auth(own.settings),
-        )
-        assert response.json()["active_slots"] == 1  # the live holder keeps its slot
-        assert cli("doctor", env=env).payload["sweep"]["leaked_slots"] == {}
-    finally:
-        holder.kill()
-        holder.wait()
-
-
 @needs_model
 @pytest.mark.slow
 def test_prefect_restarts_during_a_campaign_and_the_campaign_completes(own: OwnStack, tmp_path):

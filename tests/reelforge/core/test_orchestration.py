@@ -1,93 +1,110 @@
-"""Generation slots: a Prefect global concurrency limit per machine, sized by its GPUs;
-a holder that crashes loses its slot when the lease runs out."""
+"""Generation slots: as many per machine as it has GPUs (or ``REELFORGE_GPU_SLOTS``), each a
+file lock, so a holder that crashes loses its slot the moment its process is gone."""
 
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
-import time
-import uuid
+import threading
 
 import pytest
 
 HOLD = """
-import sys, time
-from reelforge.core.orchestration import gpu_slot, ready
-ready()
-with gpu_slot() as name:
-    print("holding", name, flush=True)
-    time.sleep(float(sys.argv[1]))
-print("released", flush=True)
+import time
+from reelforge.core.orchestration import gpu_slot
+print("asking", flush=True)
+with gpu_slot() as index:
+    print("holding", index, flush=True)
+    time.sleep(600)
 """
 
 
 @pytest.fixture
-def host(stack, monkeypatch):
-    """A machine name of its own, so this test's limit is not the real machine's."""
-    from reelforge.core.orchestration import gpu_limit_name
-
-    name = f"test-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("REELFORGE_GPU_HOST", name)
-    yield gpu_limit_name()
-    from prefect import get_client
-
-    with get_client(sync_client=True) as client:
-        client.delete_global_concurrency_limit_by_name(gpu_limit_name())
+def slot_env(tmp_path):
+    """The environment of a process on a machine of its own: its own slot folder."""
+    return {**os.environ, "REELFORGE_GPU_SLOT_DIR": str(tmp_path / "slots")}
 
 
-def _holder(seconds: float) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(seconds)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=os.environ.copy(),
-    )
-    line = proc.stdout.readline()
-    assert line.startswith("holding"), line
-    return proc
+class _Holder:
+    """A process asking for a slot; its output lines arrive on a queue."""
+
+    def __init__(self, env: dict[str, str], slots: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**env, "REELFORGE_GPU_SLOTS": str(slots)},
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        # imports done: from here on, what it waits for is the slot
+        assert self.lines.get(timeout=120) == "asking\n"
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def holding(self, wait_s: float) -> int | None:
+        """The slot it took within ``wait_s`` seconds; None if it is still waiting."""
+        try:
+            line = self.lines.get(timeout=wait_s)
+        except queue.Empty:
+            return None
+        assert line.startswith("holding"), line
+        return int(line.split()[1])
 
 
-def _active(name: str) -> int:
-    from prefect import get_client
+def _stop(*holders: _Holder) -> None:
+    for holder in holders:
+        holder.proc.kill()
+        holder.proc.wait()
 
-    with get_client(sync_client=True) as client:
-        return client.read_global_concurrency_limit_by_name(name).active_slots
 
-
-def test_a_machine_never_runs_more_generations_than_its_slots(host, monkeypatch):
-    from prefect.concurrency.sync import concurrency
-
-    from reelforge.core.orchestration import ensure_gpu_limit, gpu_slot
-
-    assert ensure_gpu_limit(1) == host
-    holder = _holder(30)
+def test_a_machine_never_runs_more_generations_than_its_slots(slot_env):
+    first = _Holder(slot_env, 1)
+    assert first.holding(60) == 0
+    second = _Holder(slot_env, 1)
     try:
-        assert _active(host) == 1
-        with pytest.raises(TimeoutError), concurrency(host, timeout_seconds=2, strict=True):
-            pass
-        ensure_gpu_limit(2)  # a second GPU: a second generation may start
-        with gpu_slot() as name:
-            assert name == host and _active(host) == 2
+        assert second.holding(3) is None  # one GPU: the second generation waits
+        third = _Holder(slot_env, 2)  # a machine with two GPUs: a second one may start
+        try:
+            assert third.holding(60) == 1
+            assert second.holding(1) is None
+        finally:
+            _stop(third)
     finally:
-        holder.kill()
-        holder.wait()
+        _stop(first, second)
 
 
-@pytest.mark.slow
-def test_a_crashed_holder_frees_its_slot_when_the_lease_expires(host):
-    from reelforge.core.orchestration import ensure_gpu_limit
+def test_a_crashed_holder_frees_its_slot_at_once(slot_env):
+    holder = _Holder(slot_env, 1)
+    assert holder.holding(60) == 0
+    waiting = _Holder(slot_env, 1)
+    try:
+        assert waiting.holding(3) is None
+        os.kill(holder.proc.pid, signal.SIGKILL)  # no clean release: the kernel drops the lock
+        holder.proc.wait()
+        assert waiting.holding(30) == 0
+    finally:
+        _stop(holder, waiting)
 
-    ensure_gpu_limit(1)
-    holder = _holder(600)
-    os.kill(holder.pid, signal.SIGKILL)  # no clean release: only the lease can free it
-    holder.wait()
-    assert _active(host) == 1
-    killed = time.monotonic()
-    # The lease (REELFORGE_GPU_LEASE_SECONDS, 60 s minimum) expires; the server's lease
-    # reaper runs every 15 s.
-    while _active(host) != 0:
-        assert time.monotonic() - killed < 150, "the slot of a crashed holder was never freed"
-        time.sleep(2)
-    assert time.monotonic() - killed >= 40
+
+def test_slots_in_one_process_are_distinct(slot_env, monkeypatch):
+    from reelforge.core.orchestration import gpu_slot
+    from reelforge.core.settings import get_settings
+
+    monkeypatch.setenv("REELFORGE_GPU_SLOT_DIR", slot_env["REELFORGE_GPU_SLOT_DIR"])
+    monkeypatch.setenv("REELFORGE_GPU_SLOTS", "2")
+    get_settings.cache_clear()
+    try:
+        # two in-process runs (the API's dispatcher threads) hold two different slots
+        with gpu_slot() as first, gpu_slot() as second:
+            assert {first, second} == {0, 1}
+        with gpu_slot() as again:
+            assert again == 0  # both given back
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
