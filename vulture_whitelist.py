@@ -29,11 +29,12 @@ failpoints  # core/settings.py: REELFORGE_FAILPOINTS, read by core/failpoints.py
 DELIVERED_TRUE_PEAK  # postprocess/audio.py: the documented delivery ceiling (docs/postprocessing.md)
 
 # Attributes that libraries read: onnxruntime's SessionOptions, PyAV's codec context,
-# logging's LogRecord, accelerate's hooks.
+# logging's LogRecord, accelerate's hooks, Prefect's client context.
 _.intra_op_num_threads, _.inter_op_num_threads, _.log_severity_level  # models/moderation.py
 _.thread_type  # postprocess/renditions.py, safety/visual.py
 _.exc_text  # ops/run.py
 _.execution_device, _.uploads, _._hf_hook  # models/wan_gpu.py
+_._httpx_settings  # core/orchestration.py run_tagged: get_client compares it
 
 # Parameters that a framework's call signature requires.
 task_run  # Prefect hooks: core/retry.py is_transient, tasks/record.py record_failed_stage
