@@ -27,7 +27,6 @@ import argparse
 import importlib
 import json
 import os
-import resource
 import statistics
 import subprocess
 import tempfile
@@ -37,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.machine import cpu_model
+from benchmarks.machine import cpu_model, cpu_with_children
 
 
 def ffmpeg_exe() -> str:
@@ -78,23 +77,15 @@ def postprocess_ffmpeg(src: Path, dst: Path, threads: int) -> None:
     )  # fmt: skip
 
 
-def _cpu() -> float:
-    me, kids = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def timed(fn, repeat: int) -> tuple[list[float], list[float]]:
     """Wall and CPU seconds (this process and its ffmpeg children) of each run."""
     fn()  # warm-up
     wall, cpu = [], []
     for _ in range(repeat):
-        c, t = _cpu(), time.perf_counter()
+        c, t = cpu_with_children(), time.perf_counter()
         fn()
         wall.append(time.perf_counter() - t)
-        cpu.append(_cpu() - c)
+        cpu.append(cpu_with_children() - c)
     return wall, cpu
 
 
@@ -112,9 +103,9 @@ def render_pass_moderation(clip: Path, work: Path, model, repeat: int) -> dict:
         frames = (RenderFrames("default", width=preset.width, height=preset.height,
                                fps=preset.fps, model=model) if sampled else None)  # fmt: skip
         out = work / f"rp{i}.mp4"
-        c, t = _cpu(), time.perf_counter()
+        c, t = cpu_with_children(), time.perf_counter()
         render(clip, out, frames=frames)
-        wall, cpu = time.perf_counter() - t, _cpu() - c
+        wall, cpu = time.perf_counter() - t, cpu_with_children() - c
         if frames is not None:  # the sampling during the render is in ``wall``
             t = time.perf_counter()
             frames.bind(out)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from benchmarks.machine import machine_line
+from benchmarks.machine import cpu_seconds, machine_line
 from reelforge.core.caching import StageCache
 from reelforge.core.orchestration import RESULTS_BLOCK
 from reelforge.core.reports import DEFAULT_PATH, write_section
@@ -234,10 +234,6 @@ def second_output_cost(repeats: int) -> dict:
         rendition_preset,
     )
     from tasks.safety.visual import RenderFrames
-
-    def cpu_seconds(who: int) -> float:
-        usage = resource.getrusage(who)
-        return usage.ru_utime + usage.ru_stime
 
     preset = rendition_preset("9:16", "720p", 30)
     wall: dict[bool, list[float]] = {False: [], True: []}

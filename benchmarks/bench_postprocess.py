@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.machine import cpu_model
+from benchmarks.machine import cpu_model, cpu_with_children
 from tasks.postprocess.audio import AudioSpec
 from tasks.postprocess.ffmpeg import ffmpeg_exe, ffmpeg_version
 from tasks.postprocess.logo import LogoSpec, place_logo, validate_logo
@@ -69,20 +68,11 @@ CPU: dict[str, list[float]] = {}
 def timed(fn, label: str | None = None) -> float:
     """Wall seconds; also records CPU seconds of this process and its ffmpeg children under
     `label` (load-independent: on an idle 2-core machine wall ~ CPU / 2 for ffmpeg's threads)."""
-    r0s, r0c = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
+    c0 = cpu_with_children()
     t0 = time.perf_counter()
     fn()
     dt = time.perf_counter() - t0
-    r1s, r1c = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    cpu = sum(
-        b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime for a, b in ((r0s, r1s), (r0c, r1c))
-    )
+    cpu = cpu_with_children() - c0
     if label:
         CPU.setdefault(label, []).append(cpu)
     return dt

@@ -237,8 +237,9 @@ def gpu_slot(poll_seconds: float = 0.05) -> Iterator[int]:
     settings = get_settings()
     folder = settings.gpu_slot_path
     folder.mkdir(parents=True, exist_ok=True)
+    slots = gpu_slot_count(settings)
     while True:
-        for index in range(gpu_slot_count(settings)):
+        for index in range(slots):
             with open(folder / f"slot-{index}.lock", "a") as handle:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -303,6 +304,7 @@ def _tls_context(cert_file: str | None, insecure: bool) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=cert_file or certifi.where())
 
 
+# (id(flow), id(block)) -> (flow, its copy); the flow is kept so that its id is not reused
 _flows_with_storage: dict[tuple[int, int], tuple[Any, Any]] = {}
 
 
@@ -332,11 +334,11 @@ def run_tagged(flow: Any, parameters: dict[str, Any], tags: list[str]) -> Any:
     from prefect.states import Pending
 
     flow = _with_saved_storage(flow)
-    tls = _tls_context(
-        PREFECT_API_SSL_CERT_FILE.value(), PREFECT_API_TLS_INSECURE_SKIP_VERIFY.value()
-    )
     context = SyncClientContext.get()
     if context is None:
+        tls = _tls_context(
+            PREFECT_API_SSL_CERT_FILE.value(), PREFECT_API_TLS_INSECURE_SKIP_VERIFY.value()
+        )
         context = SyncClientContext(httpx_settings={"verify": tls})
         # Prefect lends a context's client only to callers asking with the same httpx
         # settings, and its own callers ask with none: ours differ only in the prebuilt TLS
@@ -369,7 +371,6 @@ def queue_wait_seconds(flow_run: Any) -> float | None:
 _PROCESS_TAG = "reelforge-process"
 
 
-@lru_cache(maxsize=1)
 def process_tag() -> str:
     """This process, as ``process_gone`` reads it: host, pid and start time."""
     import psutil

@@ -35,7 +35,6 @@ class StageProgress:
             key=key,
             description=f"stages: {' -> '.join(stages)}",
         )
-        self._pending = self._artifact
 
     def _update(self, progress: float) -> None:
         from prefect.artifacts import update_progress_artifact
