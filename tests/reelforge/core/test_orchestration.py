@@ -57,8 +57,8 @@ class _Holder:
         return int(line.split()[1])
 
 
-def _stop(*holders: _Holder) -> None:
-    for holder in holders:
+def _stop(*holders: _Holder | None) -> None:
+    for holder in filter(None, holders):
         holder.proc.kill()
         holder.proc.wait()
 
@@ -77,7 +77,7 @@ def test_a_machine_never_runs_more_generations_than_its_slots(slot_env):
         finally:
             _stop(third)
     finally:
-        _stop(first, *([second] if second else []))
+        _stop(first, second)
 
 
 def test_a_crashed_holder_frees_its_slot_at_once(slot_env):
